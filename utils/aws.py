@@ -1,0 +1,140 @@
+"""boto3 sessions and clients for the selected backend.
+
+The environment chooses the backend, never the notebook:
+
+* ``WORKSHOP_BACKEND=sandbox`` (the default): the offline sandbox
+  (``python -m utils.sandbox``). If ``AWS_ENDPOINT_URL`` is not set, a detached
+  sandbox is started once and reused by every later notebook.
+* ``WORKSHOP_BACKEND=aws``: the normal boto3 credential chain (on a SageMaker
+  notebook instance, the notebook's execution role).
+
+Only the endpoint and the credentials differ between the two. Everything else in
+``utils`` is the same code path. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+
+BACKEND_ENV = "WORKSHOP_BACKEND"
+REGION_ENV = "WORKSHOP_REGION"
+BACKENDS = ("sandbox", "aws")
+SANDBOX_ACCESS_KEY = "sandbox"  # dummy credentials; the sandbox accepts any
+SANDBOX_SECRET_KEY = "sandbox"
+DEFAULT_REGION = "us-east-1"
+
+
+def backend() -> str:
+    """The selected backend: ``sandbox`` unless ``WORKSHOP_BACKEND=aws``."""
+    value = os.environ.get(BACKEND_ENV, "sandbox").strip().lower()
+    if value not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}={value!r}; expected one of {BACKENDS}")
+    return value
+
+
+def retry_config(**overrides: object) -> Config:
+    """The series' one botocore config: adaptive retries (client-side rate limiting)."""
+    settings: dict[str, object] = {
+        "retries": {"mode": "adaptive", "max_attempts": 8},
+        "connect_timeout": 10,
+        "read_timeout": 120,
+        "user_agent_extra": "bedrock-finetuning-workshop",
+    }
+    settings.update(overrides)
+    return Config(**settings)
+
+
+def _environment() -> dict[str, str]:
+    """Endpoint and credentials for the backend; empty on AWS (default chain)."""
+    if backend() == "aws":
+        return {}
+    from utils.sandbox import ensure_running  # lazy: only sandbox mode needs it
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or ensure_running()
+    return {
+        "endpoint_url": endpoint,
+        "aws_access_key_id": SANDBOX_ACCESS_KEY,
+        "aws_secret_access_key": SANDBOX_SECRET_KEY,
+    }
+
+
+def session(region: str | None = None) -> boto3.Session:
+    """A boto3 session for the backend. In sandbox mode no AWS profile is ever read."""
+    env = _environment()
+    region = region or os.environ.get(REGION_ENV) or os.environ.get("AWS_DEFAULT_REGION")
+    if env:
+        # Never touch a real profile: explicit dummy keys, no profile name.
+        return boto3.Session(
+            aws_access_key_id=env["aws_access_key_id"],
+            aws_secret_access_key=env["aws_secret_access_key"],
+            region_name=region or DEFAULT_REGION,
+        )
+    return boto3.Session(region_name=region) if region else boto3.Session()
+
+
+def client(service: str, region: str | None = None, **kwargs: object):
+    """A boto3 client with the series' retry config, for the selected backend."""
+    env = _environment()
+    sess = session(region)
+    kwargs.setdefault("config", retry_config())
+    if env:
+        kwargs.setdefault("endpoint_url", env["endpoint_url"])
+    return sess.client(service, **kwargs)
+
+
+def region_of(region: str | None = None) -> str:
+    """The region a session would use."""
+    return session(region).region_name or DEFAULT_REGION
+
+
+def account_id(region: str | None = None) -> str:
+    return client("sts", region).get_caller_identity()["Account"]
+
+
+def caller_arn(region: str | None = None) -> str:
+    return client("sts", region).get_caller_identity()["Arn"]
+
+
+@lru_cache(maxsize=1)
+def _sagemaker_api():
+    """``(get_execution_role, Session)`` from the SageMaker SDK 2.x or 3.x, or ``None``."""
+    for module in ("sagemaker.core.helper.session_helper", "sagemaker.session", "sagemaker"):
+        try:
+            mod = __import__(module, fromlist=["get_execution_role", "Session"])
+            return mod.get_execution_role, mod.Session
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+def on_sagemaker() -> bool:
+    """True on a SageMaker notebook instance (its metadata file is present)."""
+    return os.path.exists("/opt/ml/metadata/resource-metadata.json")
+
+
+def sagemaker_execution_role() -> str | None:
+    """The notebook's execution role ARN when the SageMaker SDK can tell, else ``None``."""
+    api = _sagemaker_api()
+    if api is None or not on_sagemaker():
+        return None
+    get_execution_role, _ = api
+    try:
+        return get_execution_role()
+    except Exception:  # noqa: BLE001 - the SDK raises ValueError or ClientError
+        return None
+
+
+def sagemaker_default_bucket(region: str | None = None) -> str | None:
+    """SageMaker's default bucket (``sagemaker-<region>-<account>``) when available."""
+    api = _sagemaker_api()
+    if api is None or not on_sagemaker():
+        return None
+    _, sm_session = api
+    try:
+        return sm_session(boto_session=session(region)).default_bucket()
+    except Exception:  # noqa: BLE001
+        return None

@@ -1,0 +1,348 @@
+"""The one dated model registry of the series.
+
+Every model ID the notebooks and ``utils`` use lives here, named by role
+(student, teacher, judges, comparison models). Nothing else in the series
+hard-codes a model ID: look it up with :func:`get` or :func:`profile`.
+
+Facts come from ``shared/reference/models.md`` and ``bedrock-api.md``
+(researched 2026-11-21). Lifecycles change: notebook 01's preflight re-checks
+every ID against ``get_foundation_model`` in the target region before use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VERIFIED_ON = "2026-11-21"
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One customization hyperparameter: Bedrock takes every value as a string."""
+
+    name: str
+    kind: type  # int or float
+    default: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A Bedrock model as the series uses it."""
+
+    key: str  # short registry name, e.g. "nova-lite"
+    name: str  # human name
+    provider: str
+    model_id: str  # on-demand / in-region ID
+    family: str  # format and hyperparameter family, see FAMILY_* below
+    body: str  # InvokeModel body family: anthropic | nova | llama | titan
+    customization_id: str | None = None  # ID to fine-tune, e.g. "amazon.nova-lite-v1:0:300k"
+    customization_regions: tuple[str, ...] = ()
+    # Geo prefixes of system-defined inference profiles, in order of preference.
+    profile_prefixes: tuple[str, ...] = ()
+    requires_profile: bool = False  # the in-region ID is rejected on demand
+    deployment: str | None = None  # how a custom model is served: on_demand | provisioned
+    price_key: str | None = None  # key into utils.costs price table
+    status: str = "ACTIVE"  # ACTIVE | LEGACY | RETIRED
+    end_of_life: str | None = None  # ISO date, where known
+    notes: str = ""
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "RETIRED"
+
+    def profile_id(self, prefix: str | None = None) -> str:
+        """The inference-profile ID, e.g. ``us.anthropic.claude-sonnet-4-6``."""
+        if not self.profile_prefixes:
+            return self.model_id
+        chosen = prefix or self.profile_prefixes[0]
+        return f"{chosen}.{self.model_id}"
+
+    def invocation_id(self) -> str:
+        """The ID to invoke on demand before run-time resolution (preflight refines it)."""
+        return self.profile_id() if self.requires_profile else self.model_id
+
+
+# Data-format families (shared with utils.validate_dataset and the sandbox).
+FORMAT_CONVERSATION = "bedrock-conversation-2024"  # Nova, Llama 3.2+, Llama 3.3
+FORMAT_PROMPT_COMPLETION = "prompt-completion"  # Titan, Cohere, Llama 3.1, Llama 2
+FORMAT_CLAUDE_MESSAGES = "claude-messages"  # Claude 3 Haiku
+FORMAT_CONTINUED_PRETRAINING = "continued-pretraining"  # {"input": ...}
+
+# family -> data format for FINE_TUNING
+FAMILY_FORMATS: dict[str, str] = {
+    "nova": FORMAT_CONVERSATION,
+    "nova2": FORMAT_CONVERSATION,
+    "llama3.1": FORMAT_PROMPT_COMPLETION,
+    "llama3.2": FORMAT_CONVERSATION,
+    "llama3.3": FORMAT_CONVERSATION,
+    "llama2": FORMAT_PROMPT_COMPLETION,
+    "titan": FORMAT_PROMPT_COMPLETION,
+    "cohere": FORMAT_PROMPT_COMPLETION,
+    "claude3": FORMAT_CLAUDE_MESSAGES,
+}
+
+_LLAMA_HP = (
+    HyperParameter("epochCount", int, 5, 1, 10),
+    HyperParameter("batchSize", int, 1, 1, 1),
+    HyperParameter("learningRate", float, 1.0e-4, 5.0e-6, 0.1),
+)
+_NOVA_HP = (
+    HyperParameter("epochCount", int, 2, 1, 5),
+    HyperParameter("learningRate", float, 1.0e-5, 1.0e-6, 1.0e-4),
+    HyperParameter("learningRateWarmupSteps", int, 10, 0, 100),
+)
+
+# family -> hyperparameters (bedrock-api.md §1.7). Names outside this table are rejected.
+HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
+    "claude3": (
+        HyperParameter("epochCount", int, 2, 1, 10),
+        HyperParameter("batchSize", int, 32, 4, 256),
+        HyperParameter("learningRateMultiplier", float, 1.0, 0.1, 2.0),
+        HyperParameter("earlyStoppingThreshold", float, 0.001, 0.0, 0.1),
+        HyperParameter("earlyStoppingPatience", int, 2, 1, 10),
+    ),
+    "llama3.1": _LLAMA_HP,
+    "llama3.2": _LLAMA_HP,
+    "llama3.3": _LLAMA_HP,
+    "llama2": _LLAMA_HP,
+    "titan": (
+        HyperParameter("epochCount", int, 5, 1, 10),
+        HyperParameter("batchSize", int, 1, 1, 64),
+        HyperParameter("learningRate", float, 1.0e-5, 0.0, 1.0),
+        HyperParameter("learningRateWarmupSteps", int, 5, 0, 250),
+    ),
+    "nova": _NOVA_HP,
+    # Nova 2 Lite SFT: the docs list the Nova v1 names (uncertain; re-check).
+    "nova2": _NOVA_HP,
+    "cohere": (
+        HyperParameter("epochCount", int, 1, 1, 100),
+        HyperParameter("batchSize", int, 8, 8, 8),
+        HyperParameter("learningRate", float, 1.0e-5, 5.0e-6, 0.1),
+        HyperParameter("earlyStoppingThreshold", float, 0.01, 0.0, 0.1),
+        HyperParameter("earlyStoppingPatience", int, 6, 1, 10),
+        HyperParameter("evalPercentage", float, 20, 5, 50),
+    ),
+}
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.key: spec
+    for spec in (
+        # --- Amazon Nova (us-east-1) ------------------------------------------------
+        ModelSpec(
+            "nova-micro", "Amazon Nova Micro", "Amazon", "amazon.nova-micro-v1:0", "nova", "nova",
+            customization_id="amazon.nova-micro-v1:0:128k", customization_regions=("us-east-1",),
+            profile_prefixes=("us",), deployment="on_demand", price_key="nova-micro",
+        ),
+        ModelSpec(
+            "nova-lite", "Amazon Nova Lite", "Amazon", "amazon.nova-lite-v1:0", "nova", "nova",
+            customization_id="amazon.nova-lite-v1:0:300k", customization_regions=("us-east-1",),
+            profile_prefixes=("us",), deployment="on_demand", price_key="nova-lite",
+        ),
+        ModelSpec(
+            "nova-pro", "Amazon Nova Pro", "Amazon", "amazon.nova-pro-v1:0", "nova", "nova",
+            customization_id="amazon.nova-pro-v1:0:300k", customization_regions=("us-east-1",),
+            profile_prefixes=("us",), deployment="on_demand", price_key="nova-pro",
+        ),
+        ModelSpec(
+            "nova-2-lite", "Amazon Nova 2 Lite", "Amazon", "amazon.nova-2-lite-v1:0", "nova2", "nova",
+            customization_id="amazon.nova-2-lite-v1:0:256k", customization_regions=("us-east-1",),
+            profile_prefixes=("us", "global"), requires_profile=True, deployment="provisioned",
+            notes="On-demand deployment of customized Nova 2 Lite is unverified (models.md S8).",
+        ),
+        # --- Meta Llama (customization in us-west-2) --------------------------------
+        ModelSpec(
+            "llama3-1-8b", "Meta Llama 3.1 8B Instruct", "Meta", "meta.llama3-1-8b-instruct-v1:0",
+            "llama3.1", "llama", customization_id="meta.llama3-1-8b-instruct-v1:0:128k",
+            customization_regions=("us-west-2",), profile_prefixes=("us",),
+            deployment="provisioned", price_key="llama3.1-8b",
+        ),
+        ModelSpec(
+            "llama3-1-70b", "Meta Llama 3.1 70B Instruct", "Meta", "meta.llama3-1-70b-instruct-v1:0",
+            "llama3.1", "llama", customization_id="meta.llama3-1-70b-instruct-v1:0:128k",
+            customization_regions=("us-west-2",), profile_prefixes=("us",),
+            deployment="provisioned", price_key="llama3.1-70b",
+        ),
+        ModelSpec(
+            "llama3-3-70b", "Meta Llama 3.3 70B Instruct", "Meta", "meta.llama3-3-70b-instruct-v1:0",
+            "llama3.3", "llama", customization_id="meta.llama3-3-70b-instruct-v1:0:128k",
+            customization_regions=("us-west-2",), profile_prefixes=("us",), requires_profile=True,
+            deployment="provisioned", price_key="llama3.3-70b",
+        ),
+        # --- Anthropic Claude (inference profiles) -----------------------------------
+        ModelSpec(
+            "claude-sonnet-4-6", "Anthropic Claude Sonnet 4.6", "Anthropic",
+            "anthropic.claude-sonnet-4-6", "claude4", "anthropic",
+            profile_prefixes=("us", "global"), requires_profile=True, price_key="claude-sonnet-4-6",
+        ),
+        ModelSpec(
+            "claude-haiku-4-5", "Anthropic Claude Haiku 4.5", "Anthropic",
+            "anthropic.claude-haiku-4-5-20251001-v1:0", "claude4", "anthropic",
+            profile_prefixes=("us", "global"), requires_profile=True,
+            notes="Not customizable on Bedrock unless get_foundation_model lists FINE_TUNING.",
+        ),
+        # --- Amazon Titan ------------------------------------------------------------
+        ModelSpec(
+            "titan-text-express", "Amazon Titan Text G1 - Express", "Amazon",
+            "amazon.titan-text-express-v1", "titan", "titan",
+            customization_id="amazon.titan-text-express-v1:0:8k",
+            customization_regions=("us-east-1", "us-west-2"), deployment="provisioned",
+            price_key="titan-text-express",
+        ),
+        # --- The seeds' 2024 models: retired on Bedrock, replayable in the sandbox -----
+        ModelSpec(
+            "claude-3-haiku", "Anthropic Claude 3 Haiku", "Anthropic",
+            "anthropic.claude-3-haiku-20240307-v1:0", "claude3", "anthropic",
+            customization_id="anthropic.claude-3-haiku-20240307-v1:0:200k",
+            customization_regions=("us-west-2",), deployment="provisioned",
+            price_key="claude-3-haiku", status="RETIRED", end_of_life="2026-09-10",
+        ),
+        ModelSpec(
+            "claude-3-sonnet", "Anthropic Claude 3 Sonnet", "Anthropic",
+            "anthropic.claude-3-sonnet-20240229-v1:0", "claude3", "anthropic",
+            price_key="claude-3-sonnet", status="RETIRED", end_of_life="2026-07-30",
+        ),
+        ModelSpec(
+            "llama3-70b", "Meta Llama 3 70B Instruct", "Meta", "meta.llama3-70b-instruct-v1:0",
+            "llama3", "llama", price_key="llama3-70b", status="RETIRED",
+            notes="Missing from every 2026 catalog; no EOL date found.",
+        ),
+    )
+}
+
+# Retired model -> its current replacement (models.md §3).
+REPLACEMENTS: dict[str, str] = {
+    "claude-3-haiku": "nova-lite",
+    "claude-3-sonnet": "claude-sonnet-4-6",
+    "llama3-70b": "llama3-3-70b",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of models by role, with the region they run in."""
+
+    name: str
+    region: str
+    student: str
+    teacher: str
+    judges: tuple[str, ...]
+    comparison: tuple[str, ...] = ()
+    retired: bool = False
+    description: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def roles(self) -> dict[str, str]:
+        """Role name -> model key, for every model the profile uses."""
+        roles = {"student": self.student, "teacher": self.teacher}
+        roles.update({f"judge_{i + 1}": key for i, key in enumerate(self.judges)})
+        roles.update({f"comparison_{i + 1}": key for i, key in enumerate(self.comparison)})
+        return roles
+
+
+PROFILES: dict[str, Profile] = {
+    "current": Profile(
+        name="current",
+        region="us-east-1",
+        student="nova-lite",
+        teacher="claude-sonnet-4-6",
+        judges=("claude-sonnet-4-6", "llama3-3-70b"),
+        comparison=("nova-pro",),
+        description=(
+            "Nova Lite v1 student with on-demand deployment (no hourly throughput); "
+            "Claude Sonnet 4.6 teacher; Claude Sonnet 4.6 and Llama 3.3 70B judges."
+        ),
+    ),
+    "seed-2024": Profile(
+        name="seed-2024",
+        region="us-west-2",
+        student="claude-3-haiku",
+        teacher="claude-3-sonnet",
+        judges=("claude-3-sonnet", "llama3-70b"),
+        retired=True,
+        description=(
+            "The seeds' original 2024 experiment. Retired on Bedrock: replay it only in the "
+            "sandbox's historical catalog (WORKSHOP_SANDBOX_CATALOG=2024)."
+        ),
+    ),
+}
+
+DEFAULT_PROFILE = "current"
+
+
+def get(key_or_id: str) -> ModelSpec:
+    """Look a model up by registry key, model ID, customization ID or profile ID."""
+    if key_or_id in MODELS:
+        return MODELS[key_or_id]
+    for spec in MODELS.values():
+        ids = {spec.model_id, spec.customization_id}
+        ids.update(spec.profile_id(p) for p in spec.profile_prefixes)
+        if key_or_id in ids:
+            return spec
+    raise KeyError(
+        f"Unknown model {key_or_id!r}. Known keys: {', '.join(sorted(MODELS))}. "
+        "Add new models to utils/models.py, the series' only model registry."
+    )
+
+
+def profile(name: str = DEFAULT_PROFILE) -> Profile:
+    """A named profile: ``current`` (default) or the retired ``seed-2024``."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise KeyError(f"Unknown profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+def replacement(key: str) -> ModelSpec | None:
+    """The current replacement for a retired model, if the registry names one."""
+    new = REPLACEMENTS.get(get(key).key)
+    return MODELS[new] if new else None
+
+
+def family_of(model_id: str) -> str:
+    """Format/hyperparameter family of any customization or model ID, retired ones included.
+
+    Works on IDs outside the registry too (``meta.llama3-2-1b-instruct-v1:0:128k``),
+    so historical data can still be checked.
+    """
+    try:
+        return get(model_id).family
+    except KeyError:
+        pass
+    rules = (
+        ("amazon.nova-2", "nova2"),
+        ("amazon.nova-", "nova"),
+        ("meta.llama3-1-", "llama3.1"),
+        ("meta.llama3-2-", "llama3.2"),
+        ("meta.llama3-3-", "llama3.3"),
+        ("meta.llama2-", "llama2"),
+        ("amazon.titan-text-", "titan"),
+        ("cohere.command-", "cohere"),
+        ("anthropic.claude-3-haiku", "claude3"),
+    )
+    bare = model_id.rsplit("/", 1)[-1]
+    for prefix, family in rules:
+        if bare.startswith(prefix):
+            return family
+    raise KeyError(f"No customization family is known for {model_id!r}")
+
+
+def data_format(model_id: str) -> str:
+    """The fine-tuning JSONL format the base model expects."""
+    return FAMILY_FORMATS[family_of(model_id)]
+
+
+def hyperparameters(model_id: str) -> tuple[HyperParameter, ...]:
+    """The hyperparameters Bedrock accepts for this base model's family."""
+    return HYPERPARAMETERS[family_of(model_id)]
+
+
+def default_hyperparameters(model_id: str) -> dict[str, str]:
+    """Bedrock's defaults for the family, as the strings the API expects."""
+    return {hp.name: _fmt(hp.kind(hp.default)) for hp in hyperparameters(model_id)}
+
+
+def _fmt(value: float) -> str:
+    return str(value) if not isinstance(value, float) else repr(value)
