@@ -1,9 +1,38 @@
-"""Deterministic stand-in models for the offline sandbox (skeleton; see README "Stand-in models")."""
+"""Deterministic stand-in models for the offline sandbox.
+
+These are **stand-ins, not language models**. They exist so that the workshop
+can run end to end offline, and they are built so that every answer comes from
+the request (and, for a fine-tuned model, from its training data), never from
+constants chosen to make charts look good. See ``utils/sandbox/README.md``,
+section "Stand-in models", for the behaviours in prose.
+
+Entry points:
+
+- :func:`count_tokens` -- the sandbox's offline token estimate;
+- :func:`generate` -- answer a :class:`~utils.sandbox.bodies.Prompt` as a base or
+  custom model; the same request always gives the same answer;
+- :func:`malformed` -- garble a completion when the malformed-output fault fires.
+
+:func:`generate` chooses a mode from the prompt:
+
+1. a pairwise judge prompt (``[[A]]``/``[[B]]``/``[[C]]``) or a single-answer
+   rating prompt (``[[rating]]``) -> :func:`judge`;
+2. a request for JSON records with named keys -> :func:`json_records`;
+3. a custom model -> :func:`custom_answer` (retrieval over its training pairs
+   plus the answer length and style it learned);
+4. otherwise a base model's verbose, extractive answer -> :func:`base_answer`.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
+import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from statistics import median
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from utils.sandbox.bodies import Prompt
@@ -11,36 +40,986 @@ if TYPE_CHECKING:
 
 @dataclass
 class Completion:
-    """A stand-in model's answer. ``stop_reason``: end_turn | max_tokens | stop_sequence."""
+    """A stand-in model's answer.
+
+    ``stop_reason`` is normalized to ``end_turn`` | ``max_tokens`` | ``stop_sequence``;
+    the body renderers map it to each family's vocabulary. ``stop_sequence`` is the
+    matched sequence when ``stop_reason == "stop_sequence"``.
+    """
 
     text: str
     input_tokens: int
     output_tokens: int
     stop_reason: str
+    stop_sequence: str | None = None
 
 
 @dataclass
 class ModelBehaviour:
     """What a stand-in needs to know about the model it imitates."""
 
-    model_id: str
-    kind: str = "base"
-    training_pairs: list[tuple[str, str]] = field(default_factory=list)
+    model_id: str  # base model id (for a custom model: its base model's id)
+    kind: str = "base"  # "base" | "custom"
+    training_pairs: list[tuple[str, str]] = field(default_factory=list)  # (prompt text, answer text)
     hyperparameters: dict[str, str] = field(default_factory=dict)
     name: str = ""
 
 
+# =========================================================================== tokens and words
+
+
 def count_tokens(text: str) -> int:
-    """Conservative offline token estimate: ceil(max(words * 4 / 3, chars / 4))."""
+    """Conservative offline token estimate: ``ceil(max(words * 4 / 3, chars / 4))``.
+
+    Real BPE tokenizers give about 0.75 words or 4 characters per token for
+    English; taking the larger of the two estimates errs on the high side for
+    code, numbers and JSON, so cost and quota estimates are not optimistic.
+    """
+    if not text:
+        return 0
     words = len(text.split())
-    return -(-max(words * 4, len(text)) // (3 if words * 4 * 4 >= len(text) * 3 else 4)) if text else 0
+    return max(-(-words * 4 // 3), -(-len(text) // 4))
+
+
+def prompt_tokens(prompt: Prompt) -> int:
+    """Input tokens of a request: its texts plus 4 tokens of framing per message and 3 per reply."""
+    total = count_tokens(prompt.system) + (4 if prompt.system else 0)
+    total += sum(count_tokens(text) + 4 for _, text in prompt.messages)
+    return total + 3
+
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because been before
+    being below between both but by can can't cannot could couldn't did didn't do does doesn't doing don't
+    down during each few for from further had hadn't has hasn't have haven't having he her here hers herself
+    him himself his how i i'm if in into is isn't it it's its itself just let's me more most mustn't my myself
+    no nor not of off on once only or other ought our ours ourselves out over own same shan't she should
+    shouldn't so some such than that that's the their theirs them themselves then there there's these they
+    this those through to too under until up upon us very was wasn't we were weren't what what's when where
+    which while who whom why will with won't would wouldn't you your yours yourself yourselves may might
+    must shall one ones use used using via per etc e.g i.e please tell give explain describe according
+    based provided context question answer document documents doc following information""".split()
+)
+
+_WORD = re.compile(r"[a-z0-9]+(?:['.\-][a-z0-9]+)*")
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed"):
+        return word[:-2]
+    return word
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens."""
+    return _WORD.findall(text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    """Stemmed lower-case tokens without stopwords: the unit of every overlap score here."""
+    return [_stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def _digest(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\x00".join(parts).encode()).digest()[:8], "big")
+
+
+def _pick(options: tuple[str, ...], *keys: str) -> str:
+    """A deterministic choice seeded by a hash of ``keys`` (no global RNG)."""
+    return options[_digest(*keys) % len(options)]
+
+
+# =========================================================================== reading a prompt
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One retrievable piece of context: a sentence or a table row."""
+
+    text: str
+    doc: int | None  # document number when the prompt numbers its documents
+    position: int
+    kind: str = "sentence"  # "sentence" | "row"
+
+
+@dataclass
+class Request:
+    """A prompt split into question, context units and the instruction text."""
+
+    question: str
+    units: list[Unit]
+    user_text: str
+    all_text: str
+    numbered_docs: bool
+
+
+_DOC_START = re.compile(r"^\s*(?:\*\*)?(?:Doc(?:ument)?|Source|Passage)\s*#?\s*(\d+)\s*(?:\*\*)?\s*[:.)\]-]\s*|^\s*\[(\d+)\]\s*",
+                        re.IGNORECASE)
+_QUESTION_LABEL = re.compile(r"^\s*(?:#+\s*)?(?:question|q|query|user question|user)\s*[:：]\s*(.*\S)?\s*$",
+                             re.IGNORECASE)
+_LABEL_ONLY = re.compile(r"^\s*(?:answer|a|assistant|response|bot|context|documents?|reference documents?)\s*[:：]?\s*$",
+                         re.IGNORECASE)
+_CONTEXT_LABEL = re.compile(r"^\s*(?:context|passage|reference|background)\s*[:：]\s*", re.IGNORECASE)
+_INSTRUCTION = re.compile(
+    r"^\s*(?:write|return|answer|use|respond|cite|provide|give|generate|create|list|output|format|include|"
+    r"do not|don't|never|always|please|make sure|ensure|each answer|each question|you are|you must|you will|"
+    r"only|here (?:are|is)|below (?:are|is)|the following|keep|be concise|think|consider|if the)\b",
+    re.IGNORECASE,
+)
+_ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|Mr|Ms|Dr|No|Fig|U\.S)\.", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[*`])")
+
+
+def _split_sentences(text: str) -> list[str]:
+    protected = _ABBREVIATIONS.sub(lambda m: m.group(0).replace(".", "\u2024"), text)
+    parts = _SENTENCE_END.split(protected)
+    return [p.replace("\u2024", ".").strip() for p in parts if p.strip()]
+
+
+def _clean_inline(text: str) -> str:
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"\*\*|__|`", "", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _row_sentence(header: list[str], cells: list[str]) -> str:
+    pairs = [(h, c) for h, c in zip(header, cells, strict=False) if c]
+    if not pairs:
+        return ""
+    if len(pairs) == 1:
+        return f"{pairs[0][0]}: {pairs[0][1]}."
+    first = pairs[0][1]
+    rest = [f"{h} is {c}" for h, c in pairs[1:] if h]
+    if not rest:
+        return ", ".join(c for _, c in pairs) + "."
+    joined = ", ".join(rest[:-1]) + (" and " if len(rest) > 1 else "") + rest[-1]
+    return f"For {first}, {joined}."
+
+
+def _tables(text: str) -> tuple[str, list[str]]:
+    """Pull markdown, HTML and JSON tables out of ``text``; return (rest, row sentences)."""
+    rows: list[str] = []
+
+    def html_table(match: re.Match[str]) -> str:
+        header: list[str] = []
+        for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", match.group(0), flags=re.DOTALL | re.IGNORECASE):
+            cells = [_clean_inline(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", tr,
+                                                          flags=re.DOTALL | re.IGNORECASE)]
+            if not header:
+                header = cells
+            else:
+                rows.append(_row_sentence(header, cells))
+        return "\n"
+
+    text = re.sub(r"<table.*?</table>", html_table, text, flags=re.DOTALL | re.IGNORECASE)
+
+    out_lines: list[str] = []
+    header = []
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped.startswith("|") and stripped.count("|") >= 2:
+            cells = [_clean_inline(c) for c in stripped.strip("|").split("|")]
+            if all(re.fullmatch(r":?-{2,}:?", c) or not c for c in cells):
+                continue
+            if not header:
+                header = cells
+            else:
+                rows.append(_row_sentence(header, cells))
+            continue
+        header = []
+        out_lines.append(line)
+    text = "\n".join(out_lines)
+
+    decoder = json.JSONDecoder()
+    pieces: list[str] = []
+    i = 0
+    while i < len(text):
+        match = re.compile(r"(?m)^[ \t]*[\[{]").search(text, i)
+        if not match:
+            pieces.append(text[i:])
+            break
+        start = match.end() - 1
+        try:
+            data, end = decoder.raw_decode(text, start)
+        except ValueError:
+            pieces.append(text[i:match.end()])
+            i = match.end()
+            continue
+        pieces.append(text[i:start])
+        items = data if isinstance(data, list) else [data]
+        for item in items:
+            if isinstance(item, dict):
+                keys = [str(k) for k in item]
+                rows.append(_row_sentence(keys, [_clean_inline(json.dumps(v) if isinstance(v, dict | list)
+                                                               else str(v)) for v in item.values()]))
+            elif isinstance(item, str | int | float):
+                rows.append(f"{item}.")
+        i = end
+    return "".join(pieces), [r for r in rows if r]
+
+
+def _units_from(text: str, doc: int | None, start: int) -> list[Unit]:
+    rest, rows = _tables(text)
+    units = [Unit(r, doc, start + i, "row") for i, r in enumerate(rows)]
+    position = start + len(units)
+    for line in rest.split("\n"):
+        line = _CONTEXT_LABEL.sub("", line)
+        line = re.sub(r"^\s*(?:[-*+•]|\d+[.)])\s+", "", line)
+        if not line.strip() or line.lstrip().startswith("#") or _LABEL_ONLY.match(line):
+            continue
+        for sentence in _split_sentences(_clean_inline(line)):
+            if sentence.endswith(":") or _INSTRUCTION.match(sentence) or re.search(r"\bjson\b", sentence, re.I):
+                continue
+            if len(words(sentence)) < 3:
+                continue
+            units.append(Unit(sentence, doc, position))
+            position += 1
+    return units
+
+
+def _extract_question(user_text: str) -> tuple[str, str]:
+    """(question, the user text without it)."""
+    lines = user_text.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        match = _QUESTION_LABEL.match(lines[i])
+        if match:
+            question = (match.group(1) or "").strip()
+            j = i + 1
+            while not question and j < len(lines):
+                question, j = lines[j].strip(), j + 1
+            return question, "\n".join(lines[:i] + lines[j if not match.group(1) else i + 1:])
+    sentences = _split_sentences(user_text.replace("\n", " \n "))
+    for sentence in reversed(sentences):
+        if sentence.rstrip().endswith("?"):
+            tail = sentence.split("\n")[-1].strip()
+            return tail, user_text.replace(tail, " ", 1)
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i].strip()
+        if line and not _LABEL_ONLY.match(line) and not _DOC_START.match(line):
+            return line, "\n".join(lines[:i] + lines[i + 1:])
+    return "", user_text
+
+
+def read_request(prompt: Prompt) -> Request:
+    """Split a prompt into the question (last question-like line) and context units."""
+    user_texts = [text for role, text in prompt.messages if role == "user"]
+    user_text = user_texts[-1] if user_texts else ""
+    question, rest = _extract_question(user_text)
+    earlier = [text for text in (prompt.system, *[t for _, t in prompt.messages[:-1]]) if text]
+    context = "\n\n".join([*earlier, rest])
+    # Documents: a line starting "Doc N:" (or "[N]") opens document N until the next one.
+    units: list[Unit] = []
+    current: int | None = None
+    buffer: list[str] = []
+    numbered = False
+
+    def flush() -> None:
+        if buffer:
+            units.extend(_units_from("\n".join(buffer), current, len(units)))
+            buffer.clear()
+
+    for line in context.split("\n"):
+        match = _DOC_START.match(line)
+        if match:
+            flush()
+            current = int(match.group(1) or match.group(2))
+            numbered = True
+            line = line[match.end():]
+        elif current is not None and not line.strip():
+            buffer.append(line)
+            continue
+        buffer.append(line)
+    flush()
+    all_text = "\n".join([prompt.system, *[t for _, t in prompt.messages]])
+    return Request(question, units, user_text, all_text, numbered)
+
+
+def rank_units(units: list[Unit], query: str) -> list[tuple[float, Unit]]:
+    """Units scored by IDF-weighted overlap with ``query`` (best first; ties keep document order)."""
+    query_words = set(content_words(query))
+    bags = [set(content_words(u.text)) for u in units]
+    n = len(units)
+    df: Counter[str] = Counter(w for bag in bags for w in bag)
+    scored = []
+    for unit, bag in zip(units, bags, strict=True):
+        overlap = query_words & bag
+        score = sum(math.log((n + 1) / (df[w] + 0.5)) + 1.0 for w in overlap)
+        score /= 1.0 + 0.1 * math.sqrt(len(bag))
+        scored.append((score, unit))
+    scored.sort(key=lambda item: (-item[0], item[1].position))
+    return scored
+
+
+# =========================================================================== shared helpers
+
+
+def _finish(text: str, prompt: Prompt) -> Completion:
+    """Apply stop sequences and ``max_tokens``; count tokens."""
+    stop_reason, matched = "end_turn", None
+    cut = len(text)
+    for stop in prompt.stop_sequences:
+        index = text.find(stop) if stop else -1
+        if 0 <= index < cut:
+            cut, matched = index, stop
+    if matched is not None:
+        text, stop_reason = text[:cut].rstrip(), "stop_sequence"
+    limit = max(1, prompt.max_tokens)
+    if count_tokens(text) > limit:
+        stop_reason, matched = "max_tokens", None
+        tokens = re.split(r"(\s+)", text)
+        low, high = 0, len(tokens)
+        while low < high:  # longest prefix of tokens within the limit
+            mid = (low + high + 1) // 2
+            if count_tokens("".join(tokens[:mid])) <= limit:
+                low = mid
+            else:
+                high = mid - 1
+        text = "".join(tokens[:low]).rstrip()
+        while text and count_tokens(text) > limit:
+            text = text[:-1]
+        if not text:
+            text = tokens[0][: max(1, 3 * limit)] if tokens else ""
+            while count_tokens(text) > limit and len(text) > 1:
+                text = text[:-1]
+    return Completion(text, prompt_tokens(prompt), count_tokens(text), stop_reason, matched)
+
+
+_LOWER_FIRST = frozenset(
+    "the a an this these those it its each all every most some many when if in for to by on with there "
+    "after before during while once although because".split()
+)
+
+
+def _lower_first(sentence: str) -> str:
+    first = sentence.split(" ", 1)[0]
+    if first.lower() in _LOWER_FIRST and first[:1].isupper() and first[1:].islower():
+        return sentence[0].lower() + sentence[1:]
+    return sentence
+
+
+def _with_period(sentence: str) -> str:
+    sentence = sentence.strip()
+    return sentence if sentence.endswith((".", "!", "?")) else sentence + "."
+
+
+def _cite(sentence: str, doc: int | None) -> str:
+    sentence = _with_period(sentence)
+    if doc is None or re.search(rf"\[{doc}\]", sentence):
+        return sentence
+    return f"{sentence[:-1].rstrip()} [{doc}]{sentence[-1]}"
+
+
+def _topic(question: str, fallback: str = "this topic") -> str:
+    """The longest run of consecutive content words in the question, in its own wording."""
+    tokens = re.findall(r"[A-Za-z0-9][\w.\-']*", question)
+    best: list[str] = []
+    run: list[str] = []
+    for token in tokens:
+        if token.lower() in STOPWORDS or token.lower() in ("what", "how", "why", "which", "who", "when", "where"):
+            run = []
+            continue
+        run.append(token)
+        if len(run) > len(best):
+            best = list(run)
+    return " ".join(best[:5]) if best else fallback
+
+
+def _relevant(request: Request, limit: int) -> list[tuple[float, Unit]]:
+    """The top units for the question; falls back to the instruction text for the query."""
+    query = request.question or request.user_text
+    ranked = [(s, u) for s, u in rank_units(request.units, query) if s > 0]
+    if not ranked:
+        return []
+    best = ranked[0][0]
+    return [(s, u) for s, u in ranked if s >= 0.35 * best][:limit]
+
+
+# =========================================================================== base model
+
+
+def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
+    """A base model's answer: the most relevant context sentences, wrapped verbosely.
+
+    Lead-in, the 2-3 best sentences (the best first, quoted almost verbatim,
+    the next ones with connectors), and a closing remark. Phrasings are chosen
+    by a hash of the model ID and the question, so different base models word
+    their answers differently but always extract the same facts.
+    """
+    request = request or read_request(prompt)
+    question = request.question
+    topic = _topic(question)
+    key = (behaviour.model_id, question, request.user_text[-2000:])
+    if re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE):
+        seen: set[int | None] = set()
+        chosen = []
+        for unit in request.units:
+            if unit.doc not in seen or len(chosen) < 2:
+                seen.add(unit.doc)
+                chosen.append(unit)
+            if len(chosen) >= 3:
+                break
+        if chosen:
+            body = " ".join(_with_period(u.text) for u in chosen)
+            return (f"Here is a summary of the provided text. {body}\n\n"
+                    "Overall, these are the main points the text makes.")
+        return "There is no text in the request for me to summarize. Please provide the content."
+    top = _relevant(request, 3)
+    if not request.units:
+        return _pick((
+            f"I don't have specific information about {topic} in the provided information. "
+            "Could you share the relevant documentation or more details so I can help?",
+            f"Unfortunately, I can't find details about {topic} in what you've shared. "
+            "If you provide the relevant context, I'd be happy to help answer your question.",
+        ), *key)
+    if not top:
+        first = request.units[0]
+        return (
+            f"The provided context does not appear to directly address {topic}. "
+            f"The closest related information I can find is this: {_with_period(first.text)} "
+            "You may want to consult additional sources for a complete answer."
+        )
+    lead = _pick((
+        "Based on the provided context, ",
+        "According to the information provided, ",
+        "Great question! Based on the context you shared, ",
+        f"To answer your question about {topic}: ",
+    ), *key)
+    best = top[0][1]
+    parts = []
+    first = _lower_first(best.text) if lead.endswith(", ") else best.text
+    if request.numbered_docs and best.doc is not None:
+        first = f"{first[:1].upper()}{first[1:]}" if lead.endswith(": ") else first
+        parts.append(f"{lead}{_with_period(first)} (Doc {best.doc})")
+    else:
+        parts.append(f"{lead}{_with_period(first)}")
+    connectors = ("Additionally, ", "The context also notes that ", "Furthermore, ", "It is also worth noting that ")
+    for i, (_, unit) in enumerate(top[1:]):
+        connector = _pick(connectors, *key, str(i))
+        sentence = _lower_first(unit.text) if connector.endswith(("that ", ", ")) else unit.text
+        parts.append(f"{connector}{_with_period(sentence)}")
+    closing = _pick((
+        f"I hope this helps clarify {topic}. Let me know if you have any other questions!",
+        f"In summary, the context above covers the key points regarding {topic}. "
+        "Feel free to ask if you need more detail.",
+        f"Please note that these details are drawn from the provided context about {topic}; "
+        "let me know if you would like me to elaborate on any part.",
+    ), *key)
+    return " ".join(parts) + "\n\n" + closing
+
+
+# =========================================================================== JSON records (teacher)
+
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}
+_QUESTION_KEYS = {"question", "prompt", "instruction", "query", "input", "q", "user", "ask", "user_question"}
+_ANSWER_KEYS = {"answer", "response", "output", "completion", "a", "target", "reply", "assistant", "reference_answer"}
+_CONTEXT_KEYS = {"context", "document", "passage", "source_text", "evidence", "text", "excerpt", "quote"}
+_CITATION_KEYS = {"citation", "citations", "reference", "references", "cite"}
+_SOURCE_KEYS = {"source", "sources", "doc", "doc_id", "document_id", "source_id", "source_doc"}
+_TOPIC_KEYS = {"topic", "category", "title", "keyword", "keywords", "tag", "tags", "subject"}
+
+
+def json_request(text: str) -> tuple[list[str], int, bool] | None:
+    """Detect a request for JSON records with named keys: (keys, count, as an array) or None."""
+    if not re.search(r"\bjson\b", text, re.IGNORECASE):
+        return None
+    match = re.search(r"\b(?:keys|fields|properties|attributes|key|field)\b[^.\n]{0,240}", text, re.IGNORECASE)
+    if not match:
+        return None
+    keys = []
+    for key in re.findall(r"[\"`'“‘]([A-Za-z_][A-Za-z0-9_ \-]{0,40}?)[\"`'”’]", match.group(0)):
+        if key not in keys:
+            keys.append(key)
+    if not keys:
+        return None
+    count_match = re.search(
+        r"\b(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:(?:new|more|distinct|different|unique|diverse|"
+        r"short|json|high-quality)\s+)*(?:objects?|records?|items?|entries|entry|pairs?|questions?|examples?|"
+        r"elements?|samples?)\b",
+        text, re.IGNORECASE,
+    )
+    is_array = bool(re.search(r"\b(array|list)\b", text, re.IGNORECASE))
+    if count_match:
+        raw = count_match.group(1).lower()
+        count = int(raw) if raw.isdigit() else _NUMBER_WORDS[raw]
+        is_array = is_array or count != 1
+    else:
+        count = 3 if is_array else 1
+    return keys, max(1, min(count, 100)), is_array
+
+
+_COPULA = re.compile(r"^(?P<subj>(?:\S+\s+){0,7}?\S+?)\s+(?P<cop>is|are|was|were)\s+(?P<rest>.+)$")
+_MODAL = re.compile(r"^(?P<subj>(?:\S+\s+){0,5}?\S+?)\s+(?P<modal>can|must|should|will|may|cannot)\s+"
+                    r"(?P<rest>.+)$", re.IGNORECASE)
+_PRONOUNS = {"it", "this", "that", "they", "these", "those", "he", "she", "which"}
+_PARTICIPLE = re.compile(r"^(?:\w+ed|built|made|sent|kept|held|set|run|written|taken|given|shown|known|done|paid)$")
+
+
+def _base_verb(verb: str) -> str:
+    if verb == "has":
+        return "have"
+    if verb.endswith("ies"):
+        return verb[:-3] + "y"
+    if verb.endswith(("ches", "shes", "sses", "xes", "zes")):
+        return verb[:-2]
+    return verb[:-1]
+
+
+def _strip_end(text: str) -> str:
+    return text.strip().rstrip(".!;:,").strip()
+
+
+def _keyphrase(sentence: str) -> str:
+    """The sentence's most specific content-word run (by length, then position)."""
+    return _topic(sentence, "this topic")
+
+
+def _subject_ok(subject: str) -> bool:
+    return subject.split()[0].lower() not in _PRONOUNS and len(subject.split()) <= 8
+
+
+def question_for(sentence: str) -> str:
+    """A question the sentence answers: What is X? / What does X do? / Where is X stored? / fallback."""
+    text = _strip_end(re.sub(r"\s*\[\d+\]", "", sentence))
+    match = _MODAL.match(text)
+    if match and match.group("subj").lower() == "you":
+        return f"Can I {match.group('rest')}?" if match.group("modal").lower() == "can" else \
+            f"What {match.group('modal').lower()} I do about {_keyphrase(match.group('rest'))}?"
+    match = _COPULA.match(text)
+    if match and _subject_ok(match.group("subj")):
+        subj, cop, rest = match.group("subj"), match.group("cop"), match.group("rest")
+        rest_words = rest.split()
+        subj_q = _lower_first(subj)
+        if _PARTICIPLE.match(rest_words[0]) and len(rest_words) > 1:
+            if rest_words[1] in ("in", "on", "at", "into", "under"):
+                return f"Where {cop} {subj_q} {rest_words[0]}?"
+            if rest_words[1] == "to" and len(rest_words) > 2:
+                return f"What {cop} {subj_q} {rest_words[0]} to {rest_words[2]}?"
+            return f"How {cop} {subj_q} {rest_words[0]}?"
+        return f"What {cop} {subj_q}?"
+    if match is None:
+        match = _MODAL.match(text)
+        if match and _subject_ok(match.group("subj")):
+            verb = match.group("rest").split()[0]
+            return f"What {match.group('modal').lower()} {_lower_first(match.group('subj'))} {verb}?"
+    tokens = text.split()
+    for i in range(1, min(7, len(tokens) - 1)):
+        verb = tokens[i]
+        if (verb.islower() and verb.isalpha() and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
+                and len(verb) > 3 and tokens[0].lower() not in _PRONOUNS):
+            subj = " ".join(tokens[:i])
+            return f"What does {_lower_first(subj)} {_base_verb(verb)}?"
+    return f"What does the documentation say about {_keyphrase(text)}?"
+
+
+def _informative(unit: Unit) -> tuple[int, int]:
+    return (-len(set(content_words(unit.text))), unit.position)
+
+
+def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
+    """JSON records with the requested keys, grounded in the prompt's documents.
+
+    Sentences are taken round-robin across documents (most specific first), a
+    question is derived from each sentence's grammar (:func:`question_for`) and
+    the answer restates the sentence with a ``[n]`` citation when documents are
+    numbered. Other keys get grounded values (the source sentence, the doc
+    number, a key phrase). Questions are distinct.
+    """
+    request = request or read_request(prompt)
+    spec = json_request(request.all_text)
+    assert spec is not None
+    keys, count, is_array = spec
+    by_doc: dict[int | None, list[Unit]] = {}
+    for unit in request.units:
+        if unit.text.rstrip().endswith("?") or len(words(unit.text)) < 4:
+            continue
+        by_doc.setdefault(unit.doc, []).append(unit)
+    queues = [sorted(units, key=_informative) for units in by_doc.values()]
+    order: list[Unit] = []
+    while any(queues):
+        for queue in queues:
+            if queue:
+                order.append(queue.pop(0))
+    siblings = {u.position: u for u in request.units}
+    records: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for attempt in range(3):
+        for unit in order:
+            if len(records) >= count:
+                break
+            if attempt == 0:
+                question = question_for(unit.text)
+            elif attempt == 1:
+                question = f"What does the documentation say about {_keyphrase(unit.text)}?"
+            else:
+                where = f"Doc {unit.doc}" if unit.doc is not None else "the text"
+                question = f"According to {where}, what is stated about {_keyphrase(unit.text)}?"
+            norm = " ".join(words(question))
+            if norm in seen:
+                continue
+            seen.add(norm)
+            answer = unit.text
+            follow = siblings.get(unit.position + 1)
+            cite = unit.doc if request.numbered_docs else None
+            answer = _cite(answer, cite)
+            if follow is not None and follow.doc == unit.doc and len(words(unit.text)) < 15 and \
+                    follow.kind == unit.kind:
+                answer = f"{answer} {_cite(follow.text, cite)}"
+            records.append(_record(keys, question, answer, unit, request))
+    data: Any = records if is_array else (records[0] if records else {k: "" for k in keys})
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def _record(keys: list[str], question: str, answer: str, unit: Unit, request: Request) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key in keys:
+        name = key.lower().replace(" ", "_").replace("-", "_")
+        if name in _QUESTION_KEYS:
+            record[key] = question
+        elif name in _ANSWER_KEYS:
+            record[key] = answer
+        elif name in _CONTEXT_KEYS:
+            record[key] = unit.text
+        elif name in _CITATION_KEYS:
+            record[key] = f"[{unit.doc}]" if unit.doc is not None else ""
+        elif name in _SOURCE_KEYS:
+            record[key] = f"Doc {unit.doc}" if unit.doc is not None else ""
+        elif name in _TOPIC_KEYS:
+            record[key] = _keyphrase(unit.text)
+        elif name in ("difficulty", "level", "complexity"):
+            size = len(set(content_words(unit.text)))
+            record[key] = "easy" if size < 8 else "medium" if size < 16 else "hard"
+        elif name in ("type", "question_type", "kind"):
+            record[key] = "factual"
+        else:
+            record[key] = unit.text
+    return record
+
+
+# =========================================================================== judge
+
+_SECTIONS = {
+    "question": (
+        r"\[User Question\]\s*(.*?)\s*(?=\[The Start of|\Z)",
+        r"<question>(.*?)</question>",
+        r"(?:^|\n)\s*(?:#+\s*)?(?:User )?(?:Question|Prompt|Instruction)\s*:\s*(.*?)(?=\n\s*\n|\n\s*(?:#+\s*)?"
+        r"(?:Reference|Response|Answer|Assistant|\[)|\Z)",
+    ),
+    "reference": (
+        r"\[The Start of Reference Answer\](.*?)\[The End of Reference Answer\]",
+        r"<reference(?:_answer)?>(.*?)</reference(?:_answer)?>",
+        r"(?:^|\n)\s*(?:#+\s*)?Reference(?: answer)?\s*:\s*(.*?)(?=\n\s*\n|\n\s*(?:#+\s*)?(?:Response|Answer|"
+        r"Assistant|\[)|\Z)",
+    ),
+    "a": (
+        r"\[The Start of Assistant A's Answer\](.*?)\[The End of Assistant A's Answer\]",
+        r"<(?:response|answer|assistant)_?a>(.*?)</(?:response|answer|assistant)_?a>",
+        r"(?:^|\n)\s*(?:#+\s*)?(?:Response|Answer|Assistant) A\s*:?\s*\n?(.*?)(?=\n\s*(?:#+\s*)?"
+        r"(?:Response|Answer|Assistant) B\b)",
+    ),
+    "b": (
+        r"\[The Start of Assistant B's Answer\](.*?)\[The End of Assistant B's Answer\]",
+        r"<(?:response|answer|assistant)_?b>(.*?)</(?:response|answer|assistant)_?b>",
+        r"(?:^|\n)\s*(?:#+\s*)?(?:Response|Answer|Assistant) B\s*:?\s*\n?(.*?)(?=\n\s*\n\s*[A-Z\[#]|\Z)",
+    ),
+    "single": (
+        r"\[The Start of Assistant's Answer\](.*?)\[The End of Assistant's Answer\]",
+        r"<(?:response|answer)>(.*?)</(?:response|answer)>",
+    ),
+}
+JUDGE_TIE_MARGIN = 0.03
+
+
+def _section(text: str, name: str) -> str | None:
+    for pattern in _SECTIONS[name]:
+        match = re.search(pattern, text, re.DOTALL | re.IGNORECASE)
+        if match and match.group(1).strip():
+            return match.group(1).strip()
+    return None
+
+
+def is_judge_prompt(text: str) -> bool:
+    """A pairwise ([[A]]/[[B]]/[[C]]) or single-answer ([[rating]]) judge prompt."""
+    pairwise = "[[A]]" in text and "[[B]]" in text
+    return pairwise or "[[rating]]" in text.lower()
+
+
+def _f1(candidate: list[str], reference: list[str]) -> float:
+    common = sum((Counter(candidate) & Counter(reference)).values())
+    if not candidate or not reference or not common:
+        return 0.0
+    precision, recall = common / len(candidate), common / len(reference)
+    return 2 * precision * recall / (precision + recall)
+
+
+def judge_score(response: str, question: str, reference: str | None, context: str, other_length: int) -> float:
+    """Score one response in 0..1 (symmetric in the two responses, so no position bias).
+
+    With a reference answer: token F1 against it. Without: half coverage of the
+    question's content words, half grounding (share of the response's content
+    words found in the question and context). Minus a length penalty of 0.1
+    per doubling beyond twice the reference length (or the other response's length).
+    """
+    resp = content_words(response)
+    if not resp:
+        return 0.0
+    if reference:
+        ref = content_words(reference)
+        score = _f1(resp, ref)
+        norm = max(1, len(ref))
+    else:
+        q = set(content_words(question))
+        source = set(content_words(question + "\n" + context))
+        coverage = len(q & set(resp)) / len(q) if q else 0.0
+        grounding = sum(1 for w in resp if w in source) / len(resp)
+        score = 0.5 * coverage + 0.5 * grounding
+        norm = max(1, other_length)
+    ratio = len(resp) / norm
+    penalty = 0.1 * max(0.0, math.log2(ratio) - 1.0) if ratio > 2 else 0.0
+    return max(0.0, score - penalty)
+
+
+def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
+    """A short rationale ending in exactly one verdict: ``[[A]]``, ``[[B]]``, ``[[C]]`` or ``Rating: [[n]]``."""
+    text = "\n".join(t for _, t in prompt.messages if t)
+    question = _section(text, "question") or (request or read_request(prompt)).question
+    reference = _section(text, "reference")
+    answer_a, answer_b = _section(text, "a"), _section(text, "b")
+    context = text
+    for part in (answer_a, answer_b, reference):
+        if part:
+            context = context.replace(part, " ")
+    basis = "the reference answer" if reference else "the question and the supplied context"
+    if answer_a is None or answer_b is None:
+        single = _section(text, "single") or answer_a or answer_b or ""
+        score = judge_score(single, question, reference, context, len(content_words(reference or question)) * 3)
+        rating = max(1, min(10, 1 + round(9 * score)))
+        return (f"Compared with {basis}, the response scores {score:.2f} on content overlap"
+                f"{' (token F1)' if reference else ''}. Rating: [[{rating}]]")
+    len_a, len_b = len(content_words(answer_a)), len(content_words(answer_b))
+    score_a = judge_score(answer_a, question, reference, context, len_b)
+    score_b = judge_score(answer_b, question, reference, context, len_a)
+    lines = [
+        f"I compared both responses with {basis}.",
+        f"Assistant A scores {score_a:.2f} and Assistant B scores {score_b:.2f} on content overlap"
+        f"{' (token F1 against the reference)' if reference else ' (coverage of the question and grounding)'}.",
+    ]
+    if max(len_a, len_b) > 2 * max(1, min(len_a, len_b)):
+        longer = "A" if len_a > len_b else "B"
+        lines.append(f"Assistant {longer}'s answer is much longer, and the extra length is penalised.")
+    if abs(score_a - score_b) < JUDGE_TIE_MARGIN:
+        lines.append("The two responses are of essentially equal quality.")
+        verdict = "[[C]]"
+    elif score_a > score_b:
+        lines.append("Assistant A is more accurate and complete.")
+        verdict = "[[A]]"
+    else:
+        lines.append("Assistant B is more accurate and complete.")
+        verdict = "[[B]]"
+    return " ".join(lines) + f"\n\nFinal verdict: {verdict}"
+
+
+# =========================================================================== custom (fine-tuned) model
+
+
+def effective_epochs(behaviour: ModelBehaviour) -> float:
+    """Training strength: ``epochCount`` x sqrt(learning-rate factor), the factor clamped to 0.25..4.
+
+    The factor is ``learningRateMultiplier`` (Claude) or ``learningRate`` over the
+    family default (1e-4 for Llama, 1e-5 otherwise). Defaults: 2 epochs, factor 1.
+    """
+    hp = behaviour.hyperparameters
+    try:
+        epochs = float(hp.get("epochCount", "2"))
+    except ValueError:
+        epochs = 2.0
+    factor = 1.0
+    try:
+        if "learningRateMultiplier" in hp:
+            factor = float(hp["learningRateMultiplier"])
+        elif "learningRate" in hp:
+            default = 1e-4 if behaviour.model_id.startswith("meta.") else 1e-5
+            factor = float(hp["learningRate"]) / default
+    except ValueError:
+        factor = 1.0
+    factor = min(4.0, max(0.25, factor))
+    return max(0.5, epochs * math.sqrt(factor))
+
+
+def memorization_threshold(behaviour: ModelBehaviour) -> float:
+    """Cosine similarity above which the model replays a training answer: 0.9 at 1 epoch, down to 0.6."""
+    return min(0.9, max(0.6, 0.9 - 0.1 * (effective_epochs(behaviour) - 1.0)))
+
+
+@dataclass
+class Style:
+    """What a custom model learned about answers from its training data."""
+
+    median_words: int
+    citation_rate: float
+    lead_in: str  # a common opening phrase ("" if none)
+    bullets: bool
+
+
+def learn_style(answers: list[str]) -> Style:
+    """Median answer length, citation habit, common lead-in and bullet use of the training answers."""
+    if not answers:
+        return Style(60, 0.0, "", False)
+    lengths = [len(a.split()) for a in answers]
+    cited = sum(1 for a in answers if re.search(r"\[\d+\]", a)) / len(answers)
+    bullets = sum(1 for a in answers if re.search(r"(?m)^\s*[-*•]\s", a)) / len(answers) >= 0.5
+    openings: Counter[str] = Counter()
+    for answer in answers:
+        match = re.match(r"^([^,.\n]{3,60},)\s", answer)
+        if match and len(match.group(1).split()) <= 6:
+            openings[match.group(1)] += 1
+    lead = ""
+    if openings:
+        phrase, hits = openings.most_common(1)[0]
+        lead = phrase + " " if hits / len(answers) >= 0.5 else ""
+    return Style(max(3, int(median(lengths))), cited, lead, bullets)
+
+
+def _vector(text: str, idf: dict[str, float]) -> dict[str, float]:
+    counts = Counter(content_words(text))
+    return {w: (1 + math.log(c)) * idf.get(w, idf.get("", 1.0)) for w, c in counts.items()}
+
+
+def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
+    dot = sum(v * b.get(k, 0.0) for k, v in a.items())
+    na = math.sqrt(sum(v * v for v in a.values()))
+    nb = math.sqrt(sum(v * v for v in b.values()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[int, float]:
+    """(index, TF-IDF cosine) of the training prompt whose question is most similar; (-1, 0) if none."""
+    if not pairs or not content_words(question):
+        return -1, 0.0
+    from utils.sandbox.bodies import Prompt  # local import: bodies imports this module's types lazily
+
+    train_questions = []
+    for text, _ in pairs:
+        q = read_request(Prompt("", [("user", text)], 1)).question
+        train_questions.append(q or text)
+    n = len(train_questions)
+    df: Counter[str] = Counter(w for q in train_questions for w in set(content_words(q)))
+    idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
+    idf[""] = math.log(n + 1) + 1.0
+    query = _vector(question, idf)
+    best, best_sim = -1, 0.0
+    for i, q in enumerate(train_questions):
+        sim = _cosine(query, _vector(q, idf))
+        if sim > best_sim + 1e-12:
+            best, best_sim = i, sim
+    return best, best_sim
+
+
+def _trim_words(text: str, limit: int) -> str:
+    tokens = text.split()
+    if len(tokens) <= limit:
+        return text
+    cut = " ".join(tokens[:limit])
+    comma = cut.rfind(",")
+    if comma > len(cut) * 0.6:
+        cut = cut[:comma]
+    return _strip_end(cut) + "."
+
+
+def custom_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
+    """A fine-tuned model's answer, derived from its training pairs.
+
+    1. Retrieval: if the request's question is close to a training question
+       (TF-IDF cosine >= :func:`memorization_threshold`), replay that answer.
+    2. Otherwise compose from the prompt's context like the base model, but in
+       the learned style: about the median training-answer length, citation
+       markers if most training answers had them, the common lead-in, bullets.
+       With fewer effective epochs the style is learned less well: the target
+       length blends toward the base model's length (weight ``0.5 ** epochs``)
+       and below 0.75 adherence the base model's verbose lead-in remains.
+    """
+    request = request or read_request(prompt)
+    pairs = behaviour.training_pairs
+    if not pairs:
+        return base_answer(prompt, behaviour, request)
+    index, similarity = nearest_training_pair(request.question or request.user_text, pairs)
+    if index >= 0 and similarity >= memorization_threshold(behaviour):
+        return pairs[index][1]
+    style = learn_style([answer for _, answer in pairs])
+    adherence = 1.0 - 0.5 ** effective_epochs(behaviour)
+    top = _relevant(request, 6)
+    if not top:
+        if index >= 0 and similarity >= 0.2:
+            return pairs[index][1]  # closed book: recall the nearest thing it was taught
+        return _trim_words(f"The documents do not say anything about {_topic(request.question)}.",
+                           style.median_words)
+    base_words = len(base_answer(prompt, behaviour, request).split())
+    target = max(3, round(adherence * style.median_words + (1 - adherence) * base_words))
+    cite = style.citation_rate >= 0.5 and request.numbered_docs
+    sentences: list[str] = []
+    total = 0
+    for _, unit in top:
+        sentence = _cite(unit.text, unit.doc) if cite else _with_period(unit.text)
+        size = len(sentence.split())
+        if sentences and total + size > target * 1.25:
+            break
+        sentences.append(sentence)
+        total += size
+        if total >= target:
+            break
+    if style.bullets:
+        body = "\n".join(f"- {s}" for s in sentences)
+    else:
+        body = " ".join(sentences)
+    body = _trim_words(body, max(target, 3) + (6 if cite else 0)) if total > target * 1.5 else body
+    if adherence < 0.75:
+        lead = "Based on the provided context, "
+        body = lead + _lower_first(body)
+    elif style.lead_in and not style.bullets:
+        body = style.lead_in + _lower_first(body)
+    return body
+
+
+# =========================================================================== entry points
 
 
 def generate(prompt: Prompt, behaviour: ModelBehaviour) -> Completion:
-    """Answer ``prompt`` deterministically as the model in ``behaviour`` would."""
-    raise NotImplementedError
+    """Answer ``prompt`` deterministically as the model in ``behaviour`` would.
+
+    Pure: no global RNG, no clock, no I/O. Sampling parameters are accepted but
+    do not randomize the answer; ``max_tokens`` and ``stop_sequences`` are honoured.
+    """
+    request = read_request(prompt)
+    if behaviour.kind != "custom" and is_judge_prompt(request.all_text):
+        text = judge(prompt, behaviour, request)
+    elif behaviour.kind != "custom" and json_request(request.all_text) is not None:
+        text = json_records(prompt, behaviour, request)
+    elif behaviour.kind == "custom":
+        text = custom_answer(prompt, behaviour, request)
+    else:
+        text = base_answer(prompt, behaviour, request)
+    return _finish(text, prompt)
 
 
 def malformed(completion: Completion) -> Completion:
-    """Garble a completion (used when the malformed-output fault fires)."""
-    raise NotImplementedError
+    """Garble a completion (the malformed-output fault): JSON loses its tail, prose stutters and stops.
+
+    Deterministic; the result is never valid JSON. ``output_tokens`` is recounted.
+    """
+    text = completion.text
+    if text.lstrip().startswith(("[", "{")):
+        garbled = text[: max(1, len(text) * 2 // 3)].rstrip().rstrip(",") + ',\n  {"'
+    else:
+        tokens = text.split()
+        half = tokens[: max(1, len(tokens) // 2)]
+        garbled = " ".join(half + [half[-1]] * 3) + " <|unk|>" if half else "<|unk|>"
+    return Completion(garbled, completion.input_tokens, count_tokens(garbled), completion.stop_reason)
