@@ -247,12 +247,15 @@ PROFILES: dict[str, Profile] = {
         name="current",
         region="us-east-1",
         student="nova-lite",
-        teacher="claude-sonnet-4-6",
+        # Nova Pro rather than Claude Sonnet 4.6 as teacher: pricing.md has a dated price
+        # for it (Sonnet 4.6 is a gap), and Nova Pro -> Nova Lite is a documented teacher/
+        # student pair. Pass teacher="claude-sonnet-4-6" in notebook 03 to switch.
+        teacher="nova-pro",
         judges=("claude-sonnet-4-6", "llama3-3-70b"),
-        comparison=("nova-pro",),
+        comparison=("claude-sonnet-4-6",),
         description=(
             "Nova Lite v1 student with on-demand deployment (no hourly throughput); "
-            "Claude Sonnet 4.6 teacher; Claude Sonnet 4.6 and Llama 3.3 70B judges."
+            "Nova Pro teacher; Claude Sonnet 4.6 and Llama 3.3 70B judges."
         ),
     ),
     "seed-2024": Profile(

@@ -1,0 +1,194 @@
+"""Model customization jobs: build the request, create it once, watch it, read its metrics.
+
+Billing happens when a job is created, so notebooks call
+:func:`utils.costs.guard` with an estimate before :func:`ensure_job`.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from utils import aws, models
+from utils.state import tag_list
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class JobFailed(RuntimeError):
+    """A customization job ended without a model; the message is Bedrock's failureMessage."""
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """Everything needed to create one customization job (pure data, testable)."""
+
+    job_name: str
+    model_name: str
+    base_model: str  # customization ID, e.g. amazon.nova-lite-v1:0:300k
+    role_arn: str
+    training_uri: str
+    validation_uri: str | None
+    output_uri: str
+    hyperparameters: dict[str, str]
+    workshop_id: str
+    customization_type: str = "FINE_TUNING"
+
+    def request(self) -> dict[str, Any]:
+        """Keyword arguments for ``create_model_customization_job``."""
+        request: dict[str, Any] = {
+            "jobName": self.job_name,
+            "customModelName": self.model_name,
+            "roleArn": self.role_arn,
+            "baseModelIdentifier": self.base_model,
+            "customizationType": self.customization_type,
+            "trainingDataConfig": {"s3Uri": self.training_uri},
+            "outputDataConfig": {"s3Uri": self.output_uri},
+            "hyperParameters": dict(self.hyperparameters),
+            "jobTags": tag_list(self.workshop_id, key="key", value="value"),
+            "customModelTags": tag_list(self.workshop_id, key="key", value="value"),
+        }
+        if self.validation_uri:
+            request["validationDataConfig"] = {"validators": [{"s3Uri": self.validation_uri}]}
+        return request
+
+
+def hyperparameters_for(base_model: str, **overrides: float | int | None) -> dict[str, str]:
+    """The family's defaults with overrides applied and range-checked before any call.
+
+    Raises ``ValueError`` naming the allowed range, the message Bedrock would give
+    as a ``ValidationException`` only after a round trip.
+    """
+    specs = {hp.name: hp for hp in models.hyperparameters(base_model)}
+    values = models.default_hyperparameters(base_model)
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in specs:
+            raise ValueError(
+                f"{name} is not a hyperparameter of {base_model}; allowed: {', '.join(specs)}"
+            )
+        spec = specs[name]
+        if not spec.minimum <= float(value) <= spec.maximum:
+            raise ValueError(
+                f"{name}={value} is out of range for {base_model}: {spec.minimum}..{spec.maximum}"
+            )
+        values[name] = str(spec.kind(value)) if spec.kind is int else repr(float(value))
+    return values
+
+
+def find_job(name: str, *, client: Any = None) -> dict[str, Any] | None:
+    """The job with this name, or None (Get accepts the name)."""
+    bedrock = client or aws.client("bedrock")
+    try:
+        return bedrock.get_model_customization_job(jobIdentifier=name)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in ("ResourceNotFoundException", "ValidationException"):
+            return None
+        raise
+
+
+def ensure_job(plan: JobPlan, *, client: Any = None) -> tuple[str, bool]:
+    """Create the job unless one with the same deterministic name exists. Returns (ARN, created).
+
+    A rerun finds the earlier job by name, so it never trains (or bills) twice. A job
+    that failed or was stopped is not retried silently: change the workshop id or
+    delete nothing and fix the cause first.
+    """
+    bedrock = client or aws.client("bedrock")
+    existing = find_job(plan.job_name, client=bedrock)
+    if existing:
+        return existing["jobArn"], False
+    response = bedrock.create_model_customization_job(**plan.request())
+    return response["jobArn"], True
+
+
+def wait_for_job(
+    job: str,
+    *,
+    timeout_s: float = 6 * 3600,
+    poll_s: float = 60,
+    client: Any = None,
+    on_poll: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll until the job ends (botocore has no waiter for it). Raises JobFailed or TimeoutError."""
+    bedrock = client or aws.client("bedrock")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        description = bedrock.get_model_customization_job(jobIdentifier=job)
+        if on_poll:
+            on_poll(description)
+        status = description["status"]
+        if status == "Completed":
+            return description
+        if status in ("Failed", "Stopped"):
+            reason = description.get("failureMessage", "no failureMessage")
+            raise JobFailed(f"Job {description['jobName']} ended {status}: {reason}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"Job {description['jobName']} still {status} after {timeout_s:.0f} s. It keeps "
+                "running (and billing); rerun this cell to keep waiting, or stop it in notebook 07."
+            )
+        time.sleep(poll_s)
+
+
+def job_id(job_arn: str) -> str:
+    """The 12-character ID at the end of a job ARN."""
+    return job_arn.rsplit("/", 1)[-1]
+
+
+def metrics_keys(output_uri: str, job_arn: str) -> tuple[str, str]:
+    """(bucket, prefix) of the job's artifacts: ``<output>/model-customization-job-<id>/``."""
+    without_scheme = output_uri.removeprefix("s3://").rstrip("/")
+    bucket, _, prefix = without_scheme.partition("/")
+    folder = f"model-customization-job-{job_id(job_arn)}/"
+    return bucket, f"{prefix}/{folder}" if prefix else folder
+
+
+def read_metrics(output_uri: str, job_arn: str, *, client: Any = None) -> dict[str, pd.DataFrame]:
+    """Training and validation metric CSVs as DataFrames (empty ones if not written yet).
+
+    The validation file's folder differs between sources (bedrock-api.md §3), so any
+    ``validation_metrics.csv`` under ``validation_artifacts/`` is accepted.
+    """
+    s3 = client or aws.client("s3")
+    bucket, prefix = metrics_keys(output_uri, job_arn)
+    frames = {"training": pd.DataFrame(), "validation": pd.DataFrame()}
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            key = item["Key"]
+            if key.endswith("training_artifacts/step_wise_training_metrics.csv"):
+                target = "training"
+            elif "validation_artifacts/" in key and key.endswith("validation_metrics.csv"):
+                target = "validation"
+            else:
+                continue
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            frames[target] = pd.read_csv(io.BytesIO(body))
+    return frames
+
+
+def plot_loss(frames: dict[str, pd.DataFrame], title: str = "Loss"):
+    """Training loss per step with validation loss on top; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    training = frames.get("training", pd.DataFrame())
+    validation = frames.get("validation", pd.DataFrame())
+    if not training.empty:
+        ax.plot(training["step_number"], training["training_loss"], label="training loss")
+    if not validation.empty:
+        ax.plot(validation["step_number"], validation["validation_loss"], "o-", label="validation loss")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig

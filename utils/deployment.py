@@ -1,0 +1,95 @@
+"""Serving a custom model: on-demand deployments (per token) or Provisioned Throughput (hourly).
+
+Both cost money on AWS; notebooks call :func:`utils.costs.guard` first. Every
+``ensure_*`` finds an existing resource by its deterministic name before creating.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from utils import aws
+from utils.state import tag_list
+
+_NOT_FOUND = ("ResourceNotFoundException", "ValidationException")
+
+
+def _get_or_none(call, **kwargs) -> dict[str, Any] | None:
+    try:
+        return call(**kwargs)
+    except ClientError as err:
+        if err.response["Error"]["Code"] in _NOT_FOUND:
+            return None
+        raise
+
+
+def ensure_on_demand_deployment(
+    name: str, model_arn: str, workshop_id: str, *, client: Any = None
+) -> tuple[str, bool]:
+    """Create (or find) a custom model deployment. Returns (deployment ARN, created)."""
+    bedrock = client or aws.client("bedrock")
+    existing = _get_or_none(bedrock.get_custom_model_deployment, customModelDeploymentIdentifier=name)
+    if existing:
+        return existing["customModelDeploymentArn"], False
+    response = bedrock.create_custom_model_deployment(
+        modelDeploymentName=name,
+        modelArn=model_arn,
+        description=f"Bedrock fine-tuning workshop {workshop_id}",
+        tags=tag_list(workshop_id, key="key", value="value"),
+    )
+    return response["customModelDeploymentArn"], True
+
+
+def ensure_provisioned_throughput(
+    name: str, model_arn: str, workshop_id: str, *, model_units: int = 1,
+    commitment: str | None = None, client: Any = None,
+) -> tuple[str, bool]:
+    """Create (or find) a Provisioned Throughput. Billed hourly until deleted."""
+    bedrock = client or aws.client("bedrock")
+    existing = _get_or_none(bedrock.get_provisioned_model_throughput, provisionedModelId=name)
+    if existing:
+        return existing["provisionedModelArn"], False
+    request: dict[str, Any] = {
+        "provisionedModelName": name,
+        "modelId": model_arn,
+        "modelUnits": model_units,
+        "tags": tag_list(workshop_id, key="key", value="value"),
+    }
+    if commitment:
+        request["commitmentDuration"] = commitment
+    return bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"], True
+
+
+def wait_until(
+    describe, ready: str, *, failed: tuple[str, ...] = ("Failed",), status_key: str = "status",
+    timeout_s: float = 3600, poll_s: float = 30,
+) -> dict[str, Any]:
+    """Poll ``describe()`` until its status is ``ready``; raise on a failed status or timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        description = describe()
+        status = description[status_key]
+        if status == ready:
+            return description
+        if status in failed:
+            raise RuntimeError(f"Status {status}: {description.get('failureMessage', '')}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"Still {status} after {timeout_s:.0f} s; rerun the cell to keep waiting")
+        time.sleep(poll_s)
+
+
+def wait_for_deployment(arn: str, *, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    bedrock = client or aws.client("bedrock")
+    return wait_until(
+        lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn), "Active", **kwargs
+    )
+
+
+def wait_for_provisioned_throughput(arn: str, *, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    bedrock = client or aws.client("bedrock")
+    return wait_until(
+        lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=arn), "InService", **kwargs
+    )

@@ -1,0 +1,166 @@
+"""Headline numbers: recorded by notebooks, collected by the runner, rendered as a report.
+
+A notebook calls :func:`record` for each number worth reporting. It shows the
+value to the reader and emits a typed display output (MIME type
+:data:`RECORD_MIME`) that :func:`collect` reads back from the executed notebook.
+This is the idea of recommenders' ``store_metadata``, with nothing extra to install.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+RECORD_MIME = "application/vnd.bedrock-workshop.record+json"
+SANDBOX_NOTICE = (
+    "Sandbox numbers: these come from the offline sandbox's deterministic stand-in models, "
+    "not from real Bedrock models. They show that the pipeline works, not how good a model is."
+)
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values (numpy scalars, DataFrames and tuples converted)."""
+    if hasattr(value, "to_dict") and callable(value.to_dict):
+        try:
+            return value.to_dict(orient="records")  # pandas.DataFrame
+        except TypeError:
+            return value.to_dict()
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()  # numpy scalar
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def record(name: str, value: Any, *, label: str = "", show: bool = True) -> Any:
+    """Record a headline number (or small table) for the run report, and show it."""
+    payload = {"name": name, "value": _jsonable(value), "label": label or name}
+    text = f"recorded {payload['label']}: {_short(payload['value'])}"
+    try:
+        from IPython.display import display
+    except ImportError:  # plain Python: nothing to collect, just print
+        print(text)
+        return value
+    if show:
+        display({RECORD_MIME: payload, "text/plain": text}, raw=True)
+    else:
+        display({RECORD_MIME: payload}, raw=True)
+    return value
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def collect(notebook_path: str | Path) -> dict[str, Any]:
+    """Every value recorded in an executed notebook, by name (last write wins)."""
+    notebook = json.loads(Path(notebook_path).read_text())
+    found: dict[str, Any] = {}
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            payload = output.get("data", {}).get(RECORD_MIME)
+            if payload:
+                found[payload["name"]] = payload["value"]
+    return found
+
+
+# ---- HTML report ---------------------------------------------------------------------------
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<p><em>none</em></p>"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "" if value is None else str(value)
+
+
+def _loss_plot(curve: dict[str, list[float]]) -> str:
+    """A PNG (base64 <img>) of recorded training/validation loss, or '' without data."""
+    if not curve or not curve.get("training_loss"):
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(curve.get("step", range(len(curve["training_loss"]))), curve["training_loss"], label="training")
+    if curve.get("validation_loss"):
+        ax.plot(curve.get("validation_step", []), curve["validation_loss"], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return f'<img alt="loss curve" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'
+
+
+def render_html(results: dict[str, Any]) -> str:
+    """A readable, self-contained summary of one run (results.json in, HTML out)."""
+    metrics: dict[str, Any] = results.get("metrics", {})
+    sandbox = results.get("backend") == "sandbox"
+    notice = f'<p class="notice"><strong>{html.escape(SANDBOX_NOTICE)}</strong></p>' if sandbox else ""
+    notebooks = _table(
+        [
+            {"notebook": nb["name"], "status": nb["status"], "seconds": nb["seconds"]}
+            for nb in results.get("notebooks", [])
+        ]
+    )
+    scores = metrics.get("evaluation_scores") or []
+    headline = {
+        k: v for k, v in metrics.items()
+        if not isinstance(v, dict | list) and not k.startswith("_")
+    }
+    headline_rows = [{"metric": k, "value": v} for k, v in sorted(headline.items())]
+    remaining = results.get("cleanup", {}).get("remaining", [])
+    cleanup = (
+        "<p>Nothing billable remains.</p>" if not remaining
+        else _table([{"resource": r} for r in remaining])
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;"
+        "text-align:left}th{background:#f3f3f3}.notice{background:#fff4d6;padding:.6em;"
+        "border-left:4px solid #e0a800}"
+    )
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Workshop run {html.escape(str(results.get('run_id', '')))}</title>
+<style>{style}</style></head><body>
+<h1>Bedrock fine-tuning workshop: run report</h1>
+<p>Run <code>{html.escape(str(results.get('run_id', '')))}</code> on backend
+<strong>{html.escape(str(results.get('backend', '')))}</strong>,
+profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
+{notice}
+<h2>Notebooks</h2>{notebooks}
+<h2>Evaluation (token F1, SQuAD v1.1 rules, 0-100)</h2>{_table(scores)}
+<h2>Training loss</h2>{_loss_plot(metrics.get('loss_curve', {}))}
+<h2>Headline numbers</h2>{_table(headline_rows)}
+<h2>Cleanup</h2>{cleanup}
+</body></html>
+"""
+
+
+def numbers_note() -> str:
+    """A label for numbers shown in notebooks: says when they come from sandbox stand-ins."""
+    from utils import aws
+
+    return "(sandbox stand-in numbers)" if aws.backend() == "sandbox" else ""

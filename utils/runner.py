@@ -1,0 +1,194 @@
+"""Run the notebook series with papermill: ``python -m utils.runner`` (``make workshop``).
+
+* kernel ``python3`` and ``cwd=notebooks/`` for every notebook, a per-cell timeout,
+  stop at the first failure;
+* on the sandbox backend (the default) a sandbox is started in-process for the run
+  and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
+  nothing;
+* writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``)
+  and points ``runs/latest`` at it.
+
+Extra parameters: ``--params "epochs=1 workshop_id=team-a"`` (or ``make workshop
+PARAMS=...``) sets a parameter in every notebook that declares it, and
+``-p NAME VALUE`` does the same for one value. Unknown names are an error, since
+papermill itself only warns about them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import shlex
+import sys
+import time
+from collections.abc import Iterable
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from utils import report
+from utils.state import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+RUNS_DIR = REPO_ROOT / "runs"
+KERNEL = "python3"
+CELL_TIMEOUT_S = 300
+
+# The sandbox bills nothing, so a sandbox rehearsal switches every spend opt-in on.
+SANDBOX_OPT_INS: dict[str, Any] = {"confirm_spend": True}
+
+
+def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Notebooks 01..07 in order."""
+    return sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    import papermill as pm
+
+    return pm.inspect_notebook(str(notebook))
+
+
+def parse_params(text: str | None, pairs: Iterable[list[str]] = ()) -> dict[str, Any]:
+    """``"a=1 b=text"`` plus ``[["c", "2"]]`` -> ``{"a": 1, "b": "text", "c": 2}``."""
+    params: dict[str, Any] = {}
+    items = [tuple(token.split("=", 1)) for token in shlex.split(text or "")]
+    items += [tuple(pair) for pair in pairs]
+    for item in items:
+        if len(item) != 2 or not item[0]:
+            raise SystemExit(f"Bad parameter {'='.join(item)!r}: use NAME=VALUE")
+        name, raw = item
+        try:
+            params[name] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            params[name] = raw
+    return params
+
+
+def parameters_for(notebook: Path, overrides: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """The overrides this notebook declares."""
+    return {name: value for name, value in overrides.items() if name in declared}
+
+
+def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str, Any]]) -> None:
+    """Every override must be a parameter of at least one notebook."""
+    known = set().union(*declared_by_nb.values()) if declared_by_nb else set()
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise SystemExit(
+            f"Unknown parameter(s) {unknown}. Declared parameters: {sorted(known)}"
+        )
+
+
+def _sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
+    return {
+        "WORKSHOP_BACKEND": "sandbox",
+        "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "WORKSHOP_STATE_DIR": str(state_dir),
+        "MPLBACKEND": "Agg",
+    }
+
+
+def run_series(
+    overrides: dict[str, Any],
+    *,
+    backend: str = "sandbox",
+    run_id: str | None = None,
+    runs_dir: Path = RUNS_DIR,
+    notebooks: list[Path] | None = None,
+    cell_timeout: int = CELL_TIMEOUT_S,
+    log=print,
+) -> dict[str, Any]:
+    """Execute the series and write the run folder. Returns the results dict."""
+    import papermill as pm
+
+    notebooks = notebooks or series()
+    run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = runs_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
+    check_declared(overrides, declared)
+
+    results: dict[str, Any] = {
+        "run_id": run_id, "backend": backend, "notebooks": [], "metrics": {},
+        "cleanup": {"remaining": []},
+    }
+    saved_env = dict(os.environ)
+    with ExitStack() as stack:
+        if backend == "sandbox":
+            from utils import sandbox
+
+            server = stack.enter_context(sandbox.start())
+            os.environ.update(_sandbox_environment(server.url, run_dir / "state"))
+            overrides = {**SANDBOX_OPT_INS, **overrides}
+            log(f"sandbox listening on {server.url}")
+        else:
+            os.environ["WORKSHOP_BACKEND"] = "aws"
+        try:
+            for notebook in notebooks:
+                params = parameters_for(notebook, overrides, declared[notebook.stem])
+                output = run_dir / notebook.name
+                start = time.perf_counter()
+                status = "ok"
+                try:
+                    pm.execute_notebook(
+                        str(notebook), str(output), parameters=params, kernel_name=KERNEL,
+                        cwd=str(notebook.parent), execution_timeout=cell_timeout,
+                        progress_bar=False, log_output=False,
+                    )
+                except Exception as exc:  # noqa: BLE001 - report, then stop the series
+                    status = "failed"
+                    log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
+                seconds = round(time.perf_counter() - start, 2)
+                results["notebooks"].append({"name": notebook.stem, "status": status, "seconds": seconds})
+                if output.exists():
+                    results["metrics"].update(report.collect(output))
+                log(f"  {notebook.stem:<24} {status:<7} {seconds:6.1f} s")
+                if status != "ok":
+                    break
+        finally:
+            os.environ.clear()
+            os.environ.update(saved_env)
+
+    results["cleanup"]["remaining"] = results["metrics"].pop("cleanup_remaining", [])
+    results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    (run_dir / "report.html").write_text(report.render_html(results))
+    latest = runs_dir / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(run_id)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="", help='e.g. "epochs=1 workshop_id=team-a"')
+    parser.add_argument("-p", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    parser.add_argument("--backend", choices=("sandbox", "aws"), default=os.environ.get("WORKSHOP_BACKEND", "sandbox"))
+    parser.add_argument("--run-id", default=None)
+    parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S)
+    args = parser.parse_args(argv)
+
+    overrides = parse_params(args.params, args.p)
+    started = time.perf_counter()
+    results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout)
+    wall = time.perf_counter() - started
+    ok = all(nb["status"] == "ok" for nb in results["notebooks"]) and len(results["notebooks"]) == len(series())
+    print(f"series: {'ok' if ok else 'FAILED'} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
+    print(f"report: {RUNS_DIR / results['run_id'] / 'report.html'}  (runs/latest -> {results['run_id']})")
+    if results["cleanup"]["remaining"]:
+        print(f"cleanup: {len(results['cleanup']['remaining'])} resource(s) remain: {results['cleanup']['remaining']}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
