@@ -148,6 +148,7 @@ class Unit:
     doc: int | None  # document number when the prompt numbers its documents
     position: int
     kind: str = "sentence"  # "sentence" | "row"
+    cells: tuple[tuple[str, str], ...] = ()  # (header, value) pairs of a table row
 
 
 @dataclass
@@ -190,23 +191,33 @@ def _clean_inline(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _row_sentence(header: list[str], cells: list[str]) -> str:
-    pairs = [(h, c) for h, c in zip(header, cells, strict=False) if c]
+def _header_word(header: str) -> str:
+    return header if header[:2].isupper() else header[:1].lower() + header[1:]
+
+
+def _join(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + (" and " if len(items) > 1 else "") + items[-1]
+
+
+Row = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _row_sentence(header: list[str], cells: list[str]) -> Row:
+    """A table row as a sentence ("For X, h1 is v1 and h2 is v2.") plus its (header, value) cells."""
+    pairs = tuple((h, c) for h, c in zip(header, cells, strict=False) if c)
     if not pairs:
-        return ""
+        return "", ()
     if len(pairs) == 1:
-        return f"{pairs[0][0]}: {pairs[0][1]}."
-    first = pairs[0][1]
-    rest = [f"{h} is {c}" for h, c in pairs[1:] if h]
+        return f"{pairs[0][0]}: {pairs[0][1]}.", pairs
+    rest = [f"{_header_word(h)} is {c}" for h, c in pairs[1:] if h]
     if not rest:
-        return ", ".join(c for _, c in pairs) + "."
-    joined = ", ".join(rest[:-1]) + (" and " if len(rest) > 1 else "") + rest[-1]
-    return f"For {first}, {joined}."
+        return ", ".join(c for _, c in pairs) + ".", pairs
+    return f"For {pairs[0][1]}, {_join(rest)}.", pairs
 
 
-def _tables(text: str) -> tuple[str, list[str]]:
-    """Pull markdown, HTML and JSON tables out of ``text``; return (rest, row sentences)."""
-    rows: list[str] = []
+def _tables(text: str) -> tuple[str, list[Row]]:
+    """Pull markdown, HTML and JSON tables out of ``text``; return (rest, rows)."""
+    rows: list[Row] = []
 
     def html_table(match: re.Match[str]) -> str:
         header: list[str] = []
@@ -261,14 +272,14 @@ def _tables(text: str) -> tuple[str, list[str]]:
                 rows.append(_row_sentence(keys, [_clean_inline(json.dumps(v) if isinstance(v, dict | list)
                                                                else str(v)) for v in item.values()]))
             elif isinstance(item, str | int | float):
-                rows.append(f"{item}.")
+                rows.append((f"{item}.", ()))
         i = end
-    return "".join(pieces), [r for r in rows if r]
+    return "".join(pieces), [r for r in rows if r[0]]
 
 
 def _units_from(text: str, doc: int | None, start: int) -> list[Unit]:
     rest, rows = _tables(text)
-    units = [Unit(r, doc, start + i, "row") for i, r in enumerate(rows)]
+    units = [Unit(r, doc, start + i, "row", cells) for i, (r, cells) in enumerate(rows)]
     position = start + len(units)
     for line in rest.split("\n"):
         line = _CONTEXT_LABEL.sub("", line)
@@ -394,13 +405,13 @@ def _finish(text: str, prompt: Prompt) -> Completion:
 
 _LOWER_FIRST = frozenset(
     "the a an this these those it its each all every most some many when if in for to by on with there "
-    "after before during while once although because".split()
+    "after before during while once although because you we they users customers".split()
 )
 
 
 def _lower_first(sentence: str) -> str:
     first = sentence.split(" ", 1)[0]
-    if first.lower() in _LOWER_FIRST and first[:1].isupper() and first[1:].islower():
+    if first.lower() in _LOWER_FIRST and first[:1].isupper() and (first[1:].islower() or len(first) == 1):
         return sentence[0].lower() + sentence[1:]
     return sentence
 
@@ -497,7 +508,7 @@ def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | No
     first = _lower_first(best.text) if lead.endswith(", ") else best.text
     if request.numbered_docs and best.doc is not None:
         first = f"{first[:1].upper()}{first[1:]}" if lead.endswith(": ") else first
-        parts.append(f"{lead}{_with_period(first)} (Doc {best.doc})")
+        parts.append(f"{lead}{_with_period(first)[:-1]} (Doc {best.doc}).")
     else:
         parts.append(f"{lead}{_with_period(first)}")
     connectors = ("Additionally, ", "The context also notes that ", "Furthermore, ", "It is also worth noting that ")
@@ -587,37 +598,74 @@ def _subject_ok(subject: str) -> bool:
     return subject.split()[0].lower() not in _PRONOUNS and len(subject.split()) <= 8
 
 
-def question_for(sentence: str) -> str:
-    """A question the sentence answers: What is X? / What does X do? / Where is X stored? / fallback."""
+_OBJECT_WORDS = frozenset("you users customers developers teams us them".split())
+_DET_PREP = frozenset(
+    "a an the to that your its their each all one no more only in on at for of with by from as into across up "
+    "out about between per every any".split()
+)
+
+
+def _participle_question(wh_default: str, aux: str, subj: str, rest: str) -> str | None:
+    rest_words = rest.split()
+    if len(rest_words) > 1 and _PARTICIPLE.match(rest_words[0]):
+        if rest_words[1] in ("in", "on", "at", "into", "under"):
+            return f"Where {aux} {subj} {rest_words[0]}?"
+        if rest_words[1] == "to" and len(rest_words) > 2:
+            return f"What {aux} {subj} {rest_words[0]} to {rest_words[2]}?"
+        if rest_words[1] == "with":
+            return f"What {aux} {subj} {rest_words[0]} with?"
+        return f"{wh_default} {aux} {subj} {rest_words[0]}?"
+    return None
+
+
+def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
+    """A question the sentence answers, from its grammar.
+
+    Table rows: "What is the <header> for <first cell>?". Sentences: "What is X?"
+    (X is/are ...), "Where is X stored?" (passives), "What does X provide?" (third
+    person verbs), "What do X require?" (plural subjects), "Can I ...?" ("You can
+    ..."), else "What does the documentation say about <key phrase>?".
+    """
+    if len(cells) >= 2:
+        headers = [_header_word(h) for h, _ in cells[1:4] if h]
+        if headers:
+            verb = "is" if len(headers) == 1 else "are"
+            return f"What {verb} the {_join(headers)} for {cells[0][1]}?"
     text = _strip_end(re.sub(r"\s*\[\d+\]", "", sentence))
-    match = _MODAL.match(text)
-    if match and match.group("subj").lower() == "you":
-        return f"Can I {match.group('rest')}?" if match.group("modal").lower() == "can" else \
-            f"What {match.group('modal').lower()} I do about {_keyphrase(match.group('rest'))}?"
-    match = _COPULA.match(text)
-    if match and _subject_ok(match.group("subj")):
-        subj, cop, rest = match.group("subj"), match.group("cop"), match.group("rest")
-        rest_words = rest.split()
+    copula, modal = _COPULA.match(text), _MODAL.match(text)
+    if modal and copula and len(modal.group("subj")) > len(copula.group("subj")):
+        modal = None
+    if modal and (copula is None or len(modal.group("subj")) < len(copula.group("subj"))):
+        subj, word, rest = modal.group("subj"), modal.group("modal").lower(), modal.group("rest")
+        if subj.lower() == "you":
+            return f"Can I {rest}?" if word == "can" else f"What {word} I do about {_keyphrase(rest)}?"
+        if _subject_ok(subj):
+            subj_q = _lower_first(subj)
+            rest_words = rest.split()
+            if rest_words[0] == "be" and len(rest_words) > 1:
+                asked = _participle_question("How", word, subj_q, " ".join(rest_words[1:]))
+                if asked:
+                    return asked.replace(f" {subj_q} ", f" {subj_q} be ", 1)
+            return f"What {word} {subj_q} {rest_words[0]}?"
+    if copula and _subject_ok(copula.group("subj")):
+        subj, cop, rest = copula.group("subj"), copula.group("cop"), copula.group("rest")
         subj_q = _lower_first(subj)
-        if _PARTICIPLE.match(rest_words[0]) and len(rest_words) > 1:
-            if rest_words[1] in ("in", "on", "at", "into", "under"):
-                return f"Where {cop} {subj_q} {rest_words[0]}?"
-            if rest_words[1] == "to" and len(rest_words) > 2:
-                return f"What {cop} {subj_q} {rest_words[0]} to {rest_words[2]}?"
-            return f"How {cop} {subj_q} {rest_words[0]}?"
-        return f"What {cop} {subj_q}?"
-    if match is None:
-        match = _MODAL.match(text)
-        if match and _subject_ok(match.group("subj")):
-            verb = match.group("rest").split()[0]
-            return f"What {match.group('modal').lower()} {_lower_first(match.group('subj'))} {verb}?"
+        return _participle_question("How", cop, subj_q, rest) or f"What {cop} {subj_q}?"
     tokens = text.split()
+    if tokens and tokens[0].lower() in _PRONOUNS:
+        return f"What does the documentation say about {_keyphrase(text)}?"
     for i in range(1, min(7, len(tokens) - 1)):
-        verb = tokens[i]
-        if (verb.islower() and verb.isalpha() and verb.endswith("s") and not verb.endswith(("ss", "us", "is"))
-                and len(verb) > 3 and tokens[0].lower() not in _PRONOUNS):
-            subj = " ".join(tokens[:i])
-            return f"What does {_lower_first(subj)} {_base_verb(verb)}?"
+        word, following = tokens[i], tokens[i + 1]
+        if not (word.islower() and word.isalpha() and word.endswith("s") and len(word) > 3
+                and not word.endswith(("ss", "us", "is"))):
+            continue
+        subj = _lower_first(" ".join(tokens[:i]))
+        if following.lower() in _OBJECT_WORDS and i + 2 < len(tokens):
+            return f"What does {subj} {_base_verb(word)} {following.lower()} do?"
+        if following in _DET_PREP or not following.islower() or following[:1].isdigit():
+            return f"What does {subj} {_base_verb(word)}?"
+        if following.isalpha() and not following.endswith("s"):
+            return f"What do {subj} {word} {following}?"
     return f"What does the documentation say about {_keyphrase(text)}?"
 
 
@@ -657,7 +705,7 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
             if len(records) >= count:
                 break
             if attempt == 0:
-                question = question_for(unit.text)
+                question = question_for(unit.text, unit.cells)
             elif attempt == 1:
                 question = f"What does the documentation say about {_keyphrase(unit.text)}?"
             else:
@@ -672,7 +720,7 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
             cite = unit.doc if request.numbered_docs else None
             answer = _cite(answer, cite)
             if follow is not None and follow.doc == unit.doc and len(words(unit.text)) < 15 and \
-                    follow.kind == unit.kind:
+                    follow.kind == unit.kind == "sentence":
                 answer = f"{answer} {_cite(follow.text, cite)}"
             records.append(_record(keys, question, answer, unit, request))
     data: Any = records if is_array else (records[0] if records else {k: "" for k in keys})
@@ -815,7 +863,8 @@ def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = N
     ]
     if max(len_a, len_b) > 2 * max(1, min(len_a, len_b)):
         longer = "A" if len_a > len_b else "B"
-        lines.append(f"Assistant {longer}'s answer is much longer, and the extra length is penalised.")
+        lines.append(f"Assistant {longer}'s answer is much longer; length beyond what the question needs "
+                     "does not earn credit.")
     if abs(score_a - score_b) < JUDGE_TIE_MARGIN:
         lines.append("The two responses are of essentially equal quality.")
         verdict = "[[C]]"
@@ -914,7 +963,7 @@ def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[
     n = len(train_questions)
     df: Counter[str] = Counter(w for q in train_questions for w in set(content_words(q)))
     idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
-    idf[""] = math.log(n + 1) + 1.0
+    idf[""] = 1.0  # words no training question used: weak evidence either way
     query = _vector(question, idf)
     best, best_sim = -1, 0.0
     for i, q in enumerate(train_questions):
