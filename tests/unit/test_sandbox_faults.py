@@ -1,0 +1,114 @@
+"""Fault injection: token buckets for RPM/TPM, seeded fault rates, latency, profiles."""
+
+from __future__ import annotations
+
+import pytest
+
+from utils.sandbox.faults import PROFILES, Fault, Faults
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_defaults_are_off() -> None:
+    faults = Faults()
+    assert faults.settings() == PROFILES["off"]
+    for _ in range(500):
+        faults.before_call("m", 10_000)
+    assert faults.latency_seconds() == 0.0
+    assert not any(faults.malformed_output() for _ in range(100))
+
+
+def test_rpm_bucket_throttles_and_refills() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"rpm": 3})
+    for _ in range(3):
+        faults.before_call("m", 1)
+    with pytest.raises(Fault) as info:
+        faults.before_call("m", 1)
+    assert (info.value.code, info.value.status) == ("ThrottlingException", 429)
+    assert info.value.message == "Too many requests, please wait before trying again."
+    faults.before_call("other-model", 1)  # buckets are per model
+    clock.now += 20  # 3 per minute -> one request per 20 s
+    faults.before_call("m", 1)
+    with pytest.raises(Fault):
+        faults.before_call("m", 1)
+
+
+def test_tpm_bucket_throttles_and_refills() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"tpm": 1000})
+    faults.before_call("m", 600)
+    with pytest.raises(Fault) as info:
+        faults.before_call("m", 600)
+    assert info.value.status == 429 and "tokens" in info.value.message
+    clock.now += 12  # 1000 per minute -> 200 tokens refilled
+    faults.before_call("m", 600)
+
+
+def test_per_model_limits_dict() -> None:
+    faults = Faults(Clock())
+    faults.configure({"rpm": {"slow": 1, "*": None}})
+    faults.before_call("slow", 1)
+    with pytest.raises(Fault):
+        faults.before_call("slow", 1)
+    for _ in range(50):
+        faults.before_call("fast", 1)
+
+
+def sequence(seed: int, calls: int = 400) -> list[str]:
+    faults = Faults(Clock())
+    faults.configure({"service_unavailable_rate": 0.1, "model_timeout_rate": 0.05, "seed": seed})
+    out = []
+    for _ in range(calls):
+        try:
+            faults.before_call("m", 1)
+            out.append("ok")
+        except Fault as fault:
+            out.append(f"{fault.code}:{fault.status}")
+    return out
+
+
+def test_fault_rates_are_seeded_and_deterministic() -> None:
+    first, again, other = sequence(7), sequence(7), sequence(8)
+    assert first == again and first != other
+    assert 20 <= first.count("ServiceUnavailableException:503") <= 60
+    assert 5 <= first.count("ModelTimeoutException:408") <= 40
+
+
+def test_malformed_and_latency_knobs() -> None:
+    faults = Faults()
+    faults.configure({"malformed_output_rate": 1.0, "latency_ms": 250})
+    assert faults.malformed_output() and faults.latency_seconds() == 0.25
+    faults.configure({"latency_jitter": 0.5, "seed": 3})
+    draws = [faults.latency_seconds() for _ in range(20)]
+    assert all(0.125 <= d <= 0.375 for d in draws) and len(set(draws)) > 1
+
+
+def test_realistic_profile_and_overrides() -> None:
+    faults = Faults()
+    faults.configure({"profile": "realistic", "rpm": 5})
+    settings = faults.settings()
+    assert settings["profile"] == "realistic" and settings["rpm"] == 5 and settings["latency_ms"] > 0
+    faults.configure({"profile": "off"})
+    assert faults.settings() == PROFILES["off"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"profile": "chaos"}, {"rpm": 0}, {"tpm": "many"}, {"service_unavailable_rate": 2},
+     {"latency_ms": -1}, {"unknown": 1}, {"seed": 1.5},
+     {"service_unavailable_rate": 0.7, "model_timeout_rate": 0.7}],
+)
+def test_configure_rejects_bad_settings(bad: dict[str, object]) -> None:
+    faults = Faults()
+    with pytest.raises(ValueError):
+        faults.configure(bad)
+    assert faults.settings() == PROFILES["off"]
