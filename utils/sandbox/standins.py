@@ -175,6 +175,8 @@ _INSTRUCTION = re.compile(
     r"only|here (?:are|is)|below (?:are|is)|the following|keep|be concise|think|consider|if the)\b",
     re.IGNORECASE,
 )
+_FORMAT_ASK = re.compile(r"\bjson\b.*\b(?:return|respond|output|format|reply|produce|write|array|object)\b|"
+                         r"\b(?:return|respond|output|format|reply|produce|write)\b.*\bjson\b", re.IGNORECASE)
 _ABBREVIATIONS = re.compile(r"\b(e\.g|i\.e|etc|vs|approx|Mr|Ms|Dr|No|Fig|U\.S)\.", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[*`])")
 
@@ -287,7 +289,7 @@ def _units_from(text: str, doc: int | None, start: int) -> list[Unit]:
         if not line.strip() or line.lstrip().startswith("#") or _LABEL_ONLY.match(line):
             continue
         for sentence in _split_sentences(_clean_inline(line)):
-            if sentence.endswith(":") or _INSTRUCTION.match(sentence) or re.search(r"\bjson\b", sentence, re.I):
+            if sentence.endswith(":") or _INSTRUCTION.match(sentence) or _FORMAT_ASK.search(sentence):
                 continue
             if len(words(sentence)) < 3:
                 continue
@@ -594,6 +596,14 @@ def _keyphrase(sentence: str) -> str:
     return _topic(sentence, "this topic")
 
 
+def _subject_case(subject: str) -> str:
+    """Lower-case a sentence-initial common word ("Training data" -> "training data", keep "Amazon S3")."""
+    tokens = subject.split()
+    if len(tokens) >= 2 and not tokens[1][:1].isupper() and tokens[0][1:].islower() and tokens[0][:1].isupper():
+        return subject[0].lower() + subject[1:]
+    return _lower_first(subject)
+
+
 def _subject_ok(subject: str) -> bool:
     return subject.split()[0].lower() not in _PRONOUNS and len(subject.split()) <= 8
 
@@ -640,7 +650,7 @@ def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
         if subj.lower() == "you":
             return f"Can I {rest}?" if word == "can" else f"What {word} I do about {_keyphrase(rest)}?"
         if _subject_ok(subj):
-            subj_q = _lower_first(subj)
+            subj_q = _subject_case(subj)
             rest_words = rest.split()
             if rest_words[0] == "be" and len(rest_words) > 1:
                 asked = _participle_question("How", word, subj_q, " ".join(rest_words[1:]))
@@ -649,7 +659,7 @@ def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
             return f"What {word} {subj_q} {rest_words[0]}?"
     if copula and _subject_ok(copula.group("subj")):
         subj, cop, rest = copula.group("subj"), copula.group("cop"), copula.group("rest")
-        subj_q = _lower_first(subj)
+        subj_q = _subject_case(subj)
         return _participle_question("How", cop, subj_q, rest) or f"What {cop} {subj_q}?"
     tokens = text.split()
     if tokens and tokens[0].lower() in _PRONOUNS:
@@ -659,7 +669,7 @@ def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
         if not (word.islower() and word.isalpha() and word.endswith("s") and len(word) > 3
                 and not word.endswith(("ss", "us", "is"))):
             continue
-        subj = _lower_first(" ".join(tokens[:i]))
+        subj = _subject_case(" ".join(tokens[:i]))
         if following.lower() in _OBJECT_WORDS and i + 2 < len(tokens):
             return f"What does {subj} {_base_verb(word)} {following.lower()} do?"
         if following in _DET_PREP or not following.islower() or following[:1].isdigit():
@@ -687,7 +697,8 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
     assert spec is not None
     keys, count, is_array = spec
     by_doc: dict[int | None, list[Unit]] = {}
-    for unit in request.units:
+    pool = [u for u in request.units if u.doc is not None] if request.numbered_docs else request.units
+    for unit in pool:
         if unit.text.rstrip().endswith("?") or len(words(unit.text)) < 4:
             continue
         by_doc.setdefault(unit.doc, []).append(unit)
@@ -700,10 +711,13 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
     siblings = {u.position: u for u in request.units}
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
+    consumed: set[int] = set()  # sentences already used as the second half of an answer
     for attempt in range(3):
         for unit in order:
             if len(records) >= count:
                 break
+            if attempt == 0 and unit.position in consumed:
+                continue
             if attempt == 0:
                 question = question_for(unit.text, unit.cells)
             elif attempt == 1:
@@ -722,6 +736,7 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
             if follow is not None and follow.doc == unit.doc and len(words(unit.text)) < 15 and \
                     follow.kind == unit.kind == "sentence":
                 answer = f"{answer} {_cite(follow.text, cite)}"
+                consumed.add(follow.position)
             records.append(_record(keys, question, answer, unit, request))
     data: Any = records if is_array else (records[0] if records else {k: "" for k in keys})
     return json.dumps(data, indent=2, ensure_ascii=False)

@@ -1,0 +1,213 @@
+"""Stand-in models: deterministic, grounded in the input and in the training data."""
+
+from __future__ import annotations
+
+import json
+
+from utils.sandbox.bodies import Prompt
+from utils.sandbox.standins import (
+    Completion,
+    ModelBehaviour,
+    count_tokens,
+    generate,
+    json_request,
+    learn_style,
+    malformed,
+    question_for,
+)
+
+DOCS = [
+    "Provisioned Throughput charges an hourly rate for each model unit. "
+    "You can buy Provisioned Throughput with no commitment.",
+    "On-demand deployment lets you invoke a customized Nova model without buying throughput. "
+    "The deployment status moves from Creating to Active.",
+    "Training data is stored in Amazon S3 as JSON Lines. Each record holds one conversation.\n\n"
+    "| Model | Max records | Region |\n|---|---|---|\n"
+    "| Nova Lite | 20000 | us-east-1 |\n| Llama 3.1 8B | 10000 | us-west-2 |",
+]
+NUMBERED = "\n".join(f"Doc {i + 1}: {doc}" for i, doc in enumerate(DOCS))
+BASE = ModelBehaviour("amazon.nova-lite-v1:0")
+
+
+def ask(question: str, max_tokens: int = 400, system: str = "") -> Prompt:
+    return Prompt(system, [("user", f"{NUMBERED}\n\nQuestion: {question}")], max_tokens)
+
+
+def test_count_tokens_is_conservative() -> None:
+    assert count_tokens("") == 0
+    assert count_tokens("one two three") == 4  # 3 words * 4/3
+    assert count_tokens("x" * 400) == 100  # chars / 4 wins for dense text
+    assert count_tokens('{"a":1,"b":2}') >= 4
+
+
+def test_same_request_same_answer() -> None:
+    prompt = ask("Where is training data stored?")
+    assert generate(prompt, BASE) == generate(ask("Where is training data stored?"), BASE)
+
+
+def test_base_answer_contains_the_most_relevant_sentence_verbosely() -> None:
+    completion = generate(ask("How does Provisioned Throughput charge?"), BASE)
+    assert "an hourly rate for each model unit" in completion.text
+    assert completion.stop_reason == "end_turn"
+    assert len(completion.text.split()) > 2 * len(DOCS[0].split(".")[0].split())  # long-winded
+    other = generate(ask("Which status does a deployment reach?"), BASE)
+    assert "Creating to Active" in other.text and "hourly rate" not in other.text.split("\n")[0][:80]
+
+
+def test_base_answer_reads_table_cells() -> None:
+    completion = generate(ask("What is the region for Llama 3.1 8B?"), BASE)
+    assert "us-west-2" in completion.text
+
+
+def test_max_tokens_truncates() -> None:
+    completion = generate(ask("How does Provisioned Throughput charge?", max_tokens=8), BASE)
+    assert completion.stop_reason == "max_tokens"
+    assert completion.output_tokens <= 8 and completion.text
+
+
+def test_stop_sequence() -> None:
+    prompt = ask("How does Provisioned Throughput charge?")
+    full = generate(prompt, BASE).text
+    word = full.split()[3]
+    prompt.stop_sequences = [word]
+    completion = generate(prompt, BASE)
+    assert completion.stop_reason == "stop_sequence" and completion.stop_sequence == word
+    assert word not in completion.text
+
+
+def test_json_request_detection() -> None:
+    assert json_request('Return a JSON array of 4 objects with keys "question" and "answer".') == (
+        ["question", "answer"], 4, True)
+    assert json_request("Give a JSON object with fields `title`, `summary`.") == (["title", "summary"], 1, False)
+    assert json_request("What is JSON?") is None
+
+
+def teacher(n: int) -> Prompt:
+    text = (f"Here are reference documents:\n{NUMBERED}\n\nWrite {n} new question and answer pairs about these "
+            "documents. Each answer must cite them like [1].\n"
+            f'Return a JSON array of {n} objects with keys "question" and "answer", and nothing else.')
+    return Prompt("You write training data.", [("user", text)], 4000)
+
+
+def test_json_records_are_parseable_grounded_and_distinct() -> None:
+    records = json.loads(generate(teacher(5), ModelBehaviour("anthropic.claude-sonnet-4-6")).text)
+    assert len(records) == 5
+    assert all(set(r) == {"question", "answer"} for r in records)
+    assert len({r["question"] for r in records}) == 5
+    doc_sentences = [s.strip() for doc in DOCS for s in doc.replace("\n", " ").split(". ")]
+    for record in records:
+        assert record["question"].endswith("?")
+        cited = [int(c) for c in __import__("re").findall(r"\[(\d+)\]", record["answer"])]
+        assert cited and all(1 <= c <= len(DOCS) for c in cited)
+        head = record["answer"].split(" [")[0].rstrip(".")
+        assert any(head[:25] in s or head[:25] in s.replace("|", "") for s in doc_sentences) or "For " in head
+    assert generate(teacher(5), BASE).text == generate(teacher(5), BASE).text
+
+
+def test_json_records_more_than_sentences_still_returns_n() -> None:
+    records = json.loads(generate(teacher(12), BASE).text)
+    assert len(records) == 12 and len({r["question"] for r in records}) == 12
+
+
+def test_question_templates() -> None:
+    assert question_for("Amazon Bedrock is a managed service.") == "What is Amazon Bedrock?"
+    assert question_for("Training data is stored in Amazon S3.") == "Where is training data stored?"
+    assert question_for("Provisioned Throughput charges an hourly rate.") == "What does Provisioned Throughput charge?"
+    assert question_for("Custom models require Provisioned Throughput.") == "What do Custom models require?"
+    assert question_for("x", (("Model", "Nova Lite"), ("Region", "us-east-1"))) == (
+        "What is the region for Nova Lite?")
+
+
+JUDGE = """Please act as an impartial judge. Output "[[A]]" if assistant A is better, "[[B]]" if assistant B is \
+better, and "[[C]]" for a tie.
+
+[User Question]
+How is Provisioned Throughput billed?
+
+[The Start of Reference Answer]
+Hourly, for each model unit.
+[The End of Reference Answer]
+
+[The Start of Assistant A's Answer]
+{a}
+[The End of Assistant A's Answer]
+
+[The Start of Assistant B's Answer]
+{b}
+[The End of Assistant B's Answer]"""
+GOOD = "Provisioned Throughput is billed at an hourly rate for each model unit."
+BAD = "It is billed per request."
+JUDGE_MODEL = ModelBehaviour("anthropic.claude-sonnet-4-6")
+
+
+def verdict(a: str, b: str) -> str:
+    text = generate(Prompt("", [("user", JUDGE.format(a=a, b=b))], 500), JUDGE_MODEL).text
+    tags = [t for t in ("[[A]]", "[[B]]", "[[C]]") if t in text]
+    assert len(tags) == 1 and text.rstrip().endswith(tags[0]) and text.count("[[") == 1
+    return tags[0]
+
+
+def test_judge_verdicts_follow_the_reference_without_position_bias() -> None:
+    assert verdict(GOOD, BAD) == "[[A]]"
+    assert verdict(BAD, GOOD) == "[[B]]"
+    assert verdict(GOOD, GOOD) == "[[C]]"
+
+
+def test_judge_rating_format() -> None:
+    text = JUDGE.split("[The Start of Assistant A")[0] + (
+        "Rate the response on a scale of 1 to 10 as \"Rating: [[rating]]\".\n"
+        f"[The Start of Assistant's Answer]\n{GOOD}\n[The End of Assistant's Answer]")
+    out = generate(Prompt("", [("user", text)], 200), JUDGE_MODEL).text
+    assert __import__("re").search(r"Rating: \[\[(10|[1-9])\]\]$", out)
+
+
+def mk(question: str) -> str:
+    return f"{NUMBERED}\n\nQuestion: {question}"
+
+
+PAIRS = [
+    (mk("How is Provisioned Throughput billed?"), "Hourly, per model unit [1]."),
+    (mk("What status does a deployment reach when it is ready?"), "Active [2]."),
+    (mk("Where do I put training data?"), "In Amazon S3, as JSON Lines [3]."),
+    (mk("Can I skip buying throughput for a custom Nova model?"), "Yes, with on-demand deployment [2]."),
+]
+
+
+def custom(epochs: str = "2") -> ModelBehaviour:
+    return ModelBehaviour("amazon.nova-lite-v1:0", "custom", PAIRS, {"epochCount": epochs}, "my-model")
+
+
+def test_custom_model_replays_training_answer_for_near_duplicate() -> None:
+    prompt = Prompt("", [("user", mk("How is Provisioned Throughput billed exactly?"))], 300)
+    assert generate(prompt, custom()).text == "Hourly, per model unit [1]."
+
+
+def test_custom_model_is_shorter_than_base_and_keeps_citation_style() -> None:
+    prompt = Prompt("", [("user", mk("How many records can a Nova Lite job hold?"))], 400)
+    tuned, base = generate(prompt, custom()), generate(prompt, BASE)
+    assert tuned.output_tokens < base.output_tokens
+    assert "20000" in tuned.text and "[3]" in tuned.text
+
+
+def test_epochs_modulate_style_adherence() -> None:
+    prompt = Prompt("", [("user", mk("Which statuses does a deployment move through?"))], 400)
+    one, five = generate(prompt, custom("1")), generate(prompt, custom("5"))
+    assert five.output_tokens <= one.output_tokens
+    assert one.text.startswith("Based on the provided context") and not five.text.startswith("Based on")
+
+
+def test_learn_style() -> None:
+    style = learn_style([a for _, a in PAIRS])
+    assert style.citation_rate == 1.0 and style.median_words <= 6 and not style.bullets
+
+
+def test_malformed_breaks_json_and_prose() -> None:
+    records = generate(teacher(2), BASE)
+    broken = malformed(records)
+    try:
+        json.loads(broken.text)
+        raise AssertionError("malformed JSON parsed")
+    except json.JSONDecodeError:
+        pass
+    prose = malformed(Completion("one two three four five six", 3, 8, "end_turn"))
+    assert prose.text != "one two three four five six" and prose.output_tokens == count_tokens(prose.text)
