@@ -14,10 +14,12 @@ Only the endpoint and the credentials differ between the two. Everything else in
 
 from __future__ import annotations
 
+import importlib
 import os
 from functools import lru_cache
 
 import boto3
+import botocore.session
 from botocore.config import Config
 
 BACKEND_ENV = "WORKSHOP_BACKEND"
@@ -52,9 +54,11 @@ def _environment() -> dict[str, str]:
     """Endpoint and credentials for the backend; empty on AWS (default chain)."""
     if backend() == "aws":
         return {}
-    from utils.sandbox import ensure_running  # lazy: only sandbox mode needs it
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        from utils.sandbox import ensure_running  # lazy: starts or reuses a detached sandbox
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or ensure_running()
+        endpoint = ensure_running()
     return {
         "endpoint_url": endpoint,
         "aws_access_key_id": SANDBOX_ACCESS_KEY,
@@ -67,11 +71,20 @@ def session(region: str | None = None) -> boto3.Session:
     env = _environment()
     region = region or os.environ.get(REGION_ENV) or os.environ.get("AWS_DEFAULT_REGION")
     if env:
-        # Never touch a real profile: explicit dummy keys, no profile name.
+        # Never read a real profile: no config or credentials files, explicit dummy keys.
+        # session_vars entries are (config key, env var, default, converter): no env lookup.
+        core = botocore.session.Session(
+            session_vars={
+                "profile": (None, None, None, None),
+                "config_file": (None, None, os.devnull, None),
+                "credentials_file": (None, None, os.devnull, None),
+            }
+        )
         return boto3.Session(
             aws_access_key_id=env["aws_access_key_id"],
             aws_secret_access_key=env["aws_secret_access_key"],
             region_name=region or DEFAULT_REGION,
+            botocore_session=core,
         )
     return boto3.Session(region_name=region) if region else boto3.Session()
 
@@ -104,7 +117,7 @@ def _sagemaker_api():
     """``(get_execution_role, Session)`` from the SageMaker SDK 2.x or 3.x, or ``None``."""
     for module in ("sagemaker.core.helper.session_helper", "sagemaker.session", "sagemaker"):
         try:
-            mod = __import__(module, fromlist=["get_execution_role", "Session"])
+            mod = importlib.import_module(module)
             return mod.get_execution_role, mod.Session
         except (ImportError, AttributeError):
             continue

@@ -31,7 +31,7 @@ class JobPlan:
 
     job_name: str
     model_name: str
-    base_model: str  # customization ID, e.g. amazon.nova-lite-v1:0:300k
+    base_model: str  # customization ID from utils.models (ModelSpec.customization_id)
     role_arn: str
     training_uri: str
     validation_uri: str | None

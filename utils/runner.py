@@ -37,8 +37,9 @@ RUNS_DIR = REPO_ROOT / "runs"
 KERNEL = "python3"
 CELL_TIMEOUT_S = 300
 
-# The sandbox bills nothing, so a sandbox rehearsal switches every spend opt-in on.
-SANDBOX_OPT_INS: dict[str, Any] = {"confirm_spend": True}
+# A sandbox rehearsal bills nothing, so it switches every spend opt-in on, and its jobs
+# finish in seconds, so it polls often. Explicit --params still win.
+SANDBOX_DEFAULTS: dict[str, Any] = {"confirm_spend": True, "poll_seconds": 0.5}
 
 
 def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -83,7 +84,8 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
         )
 
 
-def _sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
+def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
+    """Environment for kernels that must reach the sandbox and nothing else."""
     return {
         "WORKSHOP_BACKEND": "sandbox",
         "AWS_ENDPOINT_URL": url,
@@ -127,8 +129,8 @@ def run_series(
             from utils import sandbox
 
             server = stack.enter_context(sandbox.start())
-            os.environ.update(_sandbox_environment(server.url, run_dir / "state"))
-            overrides = {**SANDBOX_OPT_INS, **overrides}
+            os.environ.update(sandbox_environment(server.url, run_dir / "state"))
+            overrides = {**SANDBOX_DEFAULTS, **overrides}
             log(f"sandbox listening on {server.url}")
         else:
             os.environ["WORKSHOP_BACKEND"] = "aws"

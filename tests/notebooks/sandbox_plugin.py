@@ -3,12 +3,15 @@
 nbval's cell items are plain ``pytest.Item``s, so fixtures never run for them; the
 sandbox must start in ``pytest_sessionstart`` (shared/reference/notebook-practice.md §2c).
 Every kernel inherits the endpoint and dummy credentials through the environment.
+The notebooks run exactly as committed, with their default parameters: a dry run
+that must spend nothing (``test_defaults_spend_nothing`` checks the same for papermill).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 _server = None
 
@@ -16,19 +19,11 @@ _server = None
 def pytest_sessionstart(session):
     global _server
     from utils import sandbox
+    from utils.runner import sandbox_environment
 
     _server = sandbox.start()
-    os.environ.update(
-        WORKSHOP_BACKEND="sandbox",
-        AWS_ENDPOINT_URL=_server.url,
-        AWS_ACCESS_KEY_ID="sandbox",
-        AWS_SECRET_ACCESS_KEY="sandbox",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        WORKSHOP_STATE_DIR=tempfile.mkdtemp(prefix="workshop-nbval-"),
-        MPLBACKEND="Agg",
-    )
+    state_dir = Path(tempfile.mkdtemp(prefix="workshop-nbval-"))
+    os.environ.update(sandbox_environment(_server.url, state_dir))
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,0 +1,156 @@
+"""The notebook series, 01 -> 07 in order, against one sandbox (papermill pass).
+
+* every override must be a declared parameter (papermill only warns on typos);
+* after each notebook, the sandbox's state is checked through boto3;
+* 04 is rerun to prove it creates no second job;
+* the committed defaults spend nothing (a separate dry run);
+* ``make workshop``'s runner writes results.json and report.html.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+import papermill as pm
+import pytest
+
+from utils import report, runner
+from utils.state import WorkshopState
+
+NOTEBOOKS = runner.series()
+WORKSHOP_ID = "ci"
+# Small sizes for CI; spend opt-ins on (the sandbox bills nothing); fast polling.
+CI_PARAMETERS: dict[str, dict] = {
+    "01_permissions": {"workshop_id": WORKSHOP_ID},
+    "02_data_preparation": {"workshop_id": WORKSHOP_ID, "test_size": 8},
+    "03_synthetic_data": {"workshop_id": WORKSHOP_ID, "pairs_per_document": 2, "confirm_spend": True},
+    "04_fine_tuning": {"workshop_id": WORKSHOP_ID, "epochs": 2, "confirm_spend": True, "poll_seconds": 0.2},
+    "05_deployment": {"workshop_id": WORKSHOP_ID, "confirm_spend": True, "poll_seconds": 0.2},
+    "06_evaluation": {"workshop_id": WORKSHOP_ID, "max_examples": 6, "confirm_spend": True},
+    "07_cleanup": {"workshop_id": WORKSHOP_ID},
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox_env(tmp_path_factory):
+    from utils import sandbox
+
+    saved = dict(os.environ)
+    with sandbox.start() as server:
+        os.environ.update(runner.sandbox_environment(server.url, tmp_path_factory.mktemp("state")))
+        yield server
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def clients(region: str = "us-east-1") -> dict:
+    session = boto3.Session(region_name=region)
+    return {name: session.client(name) for name in ("s3", "iam", "bedrock")}
+
+
+def execute(notebook: Path, out_dir: Path, parameters: dict) -> dict:
+    declared = runner.declared_parameters(notebook)
+    assert parameters.keys() <= declared.keys(), f"undeclared: {parameters.keys() - declared.keys()}"
+    output = out_dir / notebook.name
+    pm.execute_notebook(
+        str(notebook), str(output), parameters=parameters, kernel_name=runner.KERNEL,
+        cwd=str(notebook.parent), execution_timeout=120, progress_bar=False,
+    )
+    return report.collect(output)
+
+
+def state() -> WorkshopState:
+    return WorkshopState.load(WORKSHOP_ID)
+
+
+def check_01(recorded: dict) -> None:
+    st = state()
+    c = clients(st.region)
+    assert c["s3"].get_bucket_encryption(Bucket=st.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    block = c["s3"].get_public_access_block(Bucket=st.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values())
+    assert "aws:SecureTransport" in c["s3"].get_bucket_policy(Bucket=st.bucket)["Policy"]
+    role = c["iam"].get_role(RoleName=st.roles["customization"].rsplit("/", 1)[-1])["Role"]
+    trust = json.dumps(role["AssumeRolePolicyDocument"])
+    assert "bedrock.amazonaws.com" in trust and "aws:SourceAccount" in trust and "aws:SourceArn" in trust
+    assert recorded["backend"] == "sandbox"
+
+
+def check_02(recorded: dict) -> None:
+    st = state()
+    keys = {o["Key"] for o in clients(st.region)["s3"].list_objects_v2(Bucket=st.bucket)["Contents"]}
+    assert {"data/train.jsonl", "data/validation.jsonl", "data/test.jsonl"} <= keys
+    assert recorded["train_records"] > 0
+
+
+def check_03(recorded: dict) -> None:
+    assert recorded["synthetic_pairs"] > 0
+    assert "train_augmented" in state().datasets
+
+
+def check_04(recorded: dict) -> None:
+    st = state()
+    bedrock = clients(st.region)["bedrock"]
+    jobs = bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]
+    assert [j["status"] for j in jobs] == ["Completed"]
+    model = bedrock.get_custom_model(modelIdentifier=st.get("custom_model_arn"))
+    assert model["modelStatus"] == "Active"
+    assert len(recorded["loss_curve"]["training_loss"]) > 1
+
+
+def check_05(recorded: dict) -> None:
+    st = state()
+    deployment = clients(st.region)["bedrock"].get_custom_model_deployment(
+        customModelDeploymentIdentifier=st.get("endpoint_arn"))
+    assert deployment["status"] == "Active"
+    assert recorded["deployment_output_tokens"] > 0
+
+
+def check_06(recorded: dict) -> None:
+    scores = recorded["evaluation_scores"]
+    assert len(scores) == 2 and all(0 <= row["token_f1"] <= 100 for row in scores)
+
+
+def check_07(recorded: dict) -> None:
+    assert recorded["cleanup_remaining"] == []
+    c = clients()
+    assert not [b for b in c["s3"].list_buckets()["Buckets"] if b["Name"].startswith(f"bedrock-ws-{WORKSHOP_ID}-")]
+    assert not c["bedrock"].list_custom_models()["modelSummaries"]
+    assert not c["bedrock"].list_custom_model_deployments()["modelDeploymentSummaries"]
+
+
+CHECKS = {nb.stem: globals()[f"check_{nb.stem[:2]}"] for nb in NOTEBOOKS}
+
+
+def test_series_has_seven_notebooks():
+    assert [nb.stem[:2] for nb in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
+    assert set(CI_PARAMETERS) == {nb.stem for nb in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_order(notebook, sandbox_env, tmp_path_factory, request):
+    out_dir = tmp_path_factory.getbasetemp() / "executed"
+    out_dir.mkdir(exist_ok=True)
+    recorded = execute(notebook, out_dir, CI_PARAMETERS[notebook.stem])
+    CHECKS[notebook.stem](recorded)
+    if notebook.stem == "04_fine_tuning":
+        # Idempotency: a rerun finds the same job, creates nothing, and records the same model.
+        before = state().get("custom_model_arn")
+        execute(notebook, out_dir, CI_PARAMETERS[notebook.stem])
+        CHECKS[notebook.stem](report.collect(out_dir / notebook.name))
+        assert state().get("custom_model_arn") == before
+
+
+def test_runner_writes_run_folder(tmp_path):
+    """`make workshop` in miniature: fresh sandbox, all seven notebooks, results and report."""
+    results = runner.run_series({"max_examples": 3}, runs_dir=tmp_path, run_id="t", log=lambda *_: None)
+    assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
+    saved = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert saved["backend"] == "sandbox" and saved["cleanup"]["remaining"] == []
+    assert {"name", "status", "seconds"} <= saved["notebooks"][0].keys()
+    html = (tmp_path / "latest" / "report.html").read_text()
+    assert "Sandbox numbers" in html and "token_f1" in html
+    assert len(list((tmp_path / "t").glob("0*.ipynb"))) == 7
