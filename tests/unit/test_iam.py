@@ -1,0 +1,210 @@
+"""utils.iam against in-process moto: templates, idempotent roles and policies, deletion."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from utils import iam
+from utils import state as ws
+
+ACCOUNT = "123456789012"  # moto's default account
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """In-process moto with the utils.aws 'aws' backend (default chain inside the mock)."""
+    import moto
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setattr(iam, "_sleep", lambda _s: None)
+    with moto.mock_aws():
+        yield boto3.client("iam", region_name=REGION)
+
+
+def _values(**extra: str) -> dict[str, str]:
+    return {"AccountId": ACCOUNT, "Region": REGION, **extra}
+
+
+# ---- templates ---------------------------------------------------------------------------
+
+
+def test_render_fills_every_placeholder_and_defaults_partition():
+    doc = iam.render_policy("customization-role-trust", **_values())
+    text = json.dumps(doc)
+    assert "${" not in text
+    assert "arn:aws:bedrock:us-east-1:123456789012:model-customization-job/*" in text
+    gov = iam.render_policy("customization-role-trust", AccountId=ACCOUNT, Region="us-gov-west-1")
+    assert "arn:aws-us-gov:bedrock:" in json.dumps(gov)
+
+
+def test_render_raises_on_missing_unknown_or_empty_values():
+    with pytest.raises(ValueError, match="missing values"):
+        iam.render_policy("customization-role-trust", Region=REGION)
+    with pytest.raises(ValueError, match="unknown values"):
+        iam.render_policy("customization-role-trust", **_values(Bukket="x"))
+    with pytest.raises(ValueError, match="empty values"):
+        iam.render_policy("customization-role-trust", AccountId="", Region=REGION)
+    with pytest.raises(KeyError):
+        iam.render_policy("no-such-template")
+
+
+def test_render_cannot_inject_json():
+    doc = iam.render_policy("bucket-tls-only", Bucket='evil"}],"x":"', Region=REGION)
+    assert doc["Statement"][0]["Resource"][0] == 'arn:aws:s3:::evil"}],"x":"'
+
+
+def test_iam_policy_variables_are_not_placeholders():
+    assert iam.PLACEHOLDER.findall("${aws:username} ${Bucket}") == ["Bucket"]
+
+
+def test_same_document_ignores_formatting_and_single_item_lists():
+    a = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]}
+    b = {"Statement": {"Resource": ["*"], "Action": "s3:GetObject", "Effect": "Allow"}, "Version": "2012-10-17"}
+    assert iam.same_document(a, b)
+    assert iam.same_document(json.dumps(a), b)
+    assert not iam.same_document(a, {**a, "Version": "2008-10-17"})
+
+
+# ---- retries -----------------------------------------------------------------------------
+
+
+def _client_error(code: str, message: str = "") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "Op")
+
+
+def test_retry_eventual_retries_no_such_entity_and_invalid_principal(monkeypatch):
+    monkeypatch.setattr(iam, "_sleep", lambda _s: None)
+    errors = [_client_error("NoSuchEntity"), _client_error("MalformedPolicyDocument", "Invalid principal in policy")]
+
+    def flaky():
+        if errors:
+            raise errors.pop(0)
+        return "ok"
+
+    assert iam.retry_eventual(flaky) == "ok"
+
+
+def test_retry_eventual_gives_up_and_does_not_retry_other_errors(monkeypatch):
+    monkeypatch.setattr(iam, "_sleep", lambda _s: None)
+    calls = []
+
+    def denied():
+        calls.append(1)
+        raise _client_error("AccessDenied", "not authorized")
+
+    with pytest.raises(ClientError):
+        iam.retry_eventual(denied)
+    assert len(calls) == 1
+
+    def missing():
+        calls.append(1)
+        raise _client_error("NoSuchEntity")
+
+    with pytest.raises(ClientError):
+        iam.retry_eventual(missing, delays=(0, 0))
+    assert len(calls) == 1 + 3
+
+
+# ---- roles and policies ------------------------------------------------------------------
+
+
+def test_customization_role_created_once_and_rerun_creates_nothing(aws_env):
+    arn = iam.ensure_customization_role("demo", "bedrock-ws-demo-data", REGION, ACCOUNT)
+    name = ws.role_name("demo", "customization")
+    assert arn.endswith(f":role/{name}") and "AmazonBedrock" in name
+
+    role = aws_env.get_role(RoleName=name)["Role"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert trust["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == ACCOUNT
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"].endswith(":model-customization-job/*")
+    attached = aws_env.list_attached_role_policies(RoleName=name)["AttachedPolicies"]
+    assert [p["PolicyName"] for p in attached] == [f"{name}-S3"]
+    tags = {t["Key"]: t["Value"] for t in aws_env.list_role_tags(RoleName=name)["Tags"]}
+    assert tags["workshop-id"] == "demo"
+
+    versions_before = aws_env.list_policy_versions(PolicyArn=attached[0]["PolicyArn"])["Versions"]
+    assert iam.ensure_customization_role("demo", "bedrock-ws-demo-data", REGION, ACCOUNT) == arn
+    assert len(aws_env.list_roles()["Roles"]) == 1
+    assert len(aws_env.list_policies(Scope="Local")["Policies"]) == 1
+    versions_after = aws_env.list_policy_versions(PolicyArn=attached[0]["PolicyArn"])["Versions"]
+    assert len(versions_after) == len(versions_before) == 1
+    assert len(aws_env.list_attached_role_policies(RoleName=name)["AttachedPolicies"]) == 1
+
+
+def test_ensure_role_updates_a_changed_trust_policy(aws_env):
+    trust = iam.render_policy("customization-role-trust", **_values())
+    iam.ensure_role("AmazonBedrockWorkshop-t-X", trust, "d", {"a": "1"})
+    other = iam.render_policy("batch-role-trust", **_values())
+    iam.ensure_role("AmazonBedrockWorkshop-t-X", other, "d", {"a": "2"})
+    role = aws_env.get_role(RoleName="AmazonBedrockWorkshop-t-X")["Role"]
+    assert iam.same_document(role["AssumeRolePolicyDocument"], other)
+    tags = aws_env.list_role_tags(RoleName="AmazonBedrockWorkshop-t-X")["Tags"]
+    assert tags == [{"Key": "a", "Value": "2"}]
+
+
+def test_managed_policy_versions_and_pruning(aws_env):
+    def doc(i: int) -> dict:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::b/p{i}/*"}]}
+
+    arn = iam.ensure_managed_policy("AmazonBedrockWorkshop-t-P", doc(0), account=ACCOUNT)
+    assert iam.ensure_managed_policy("AmazonBedrockWorkshop-t-P", doc(0), account=ACCOUNT) == arn
+    assert len(aws_env.list_policy_versions(PolicyArn=arn)["Versions"]) == 1
+    for i in range(1, 8):
+        iam.ensure_managed_policy("AmazonBedrockWorkshop-t-P", doc(i), account=ACCOUNT)
+    versions = aws_env.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert len(versions) == iam.MAX_POLICY_VERSIONS
+    default = next(v for v in versions if v["IsDefaultVersion"])
+    current = aws_env.get_policy_version(PolicyArn=arn, VersionId=default["VersionId"])["PolicyVersion"]
+    assert iam.same_document(current["Document"], doc(7))
+
+
+def test_inline_policy_written_only_when_different(aws_env):
+    iam.ensure_role("AmazonBedrockWorkshop-t-I", iam.render_policy("customization-role-trust", **_values()))
+    kms = iam.render_policy("service-role-kms", KmsKeyArn="arn:aws:kms:us-east-1:123456789012:key/k", Region=REGION)
+    assert iam.ensure_inline_policy("AmazonBedrockWorkshop-t-I", "kms", kms) is True
+    assert iam.ensure_inline_policy("AmazonBedrockWorkshop-t-I", "kms", kms) is False
+
+
+def test_attach_is_idempotent(aws_env):
+    iam.ensure_role("AmazonBedrockWorkshop-t-A", iam.render_policy("customization-role-trust", **_values()))
+    arn = iam.ensure_managed_policy(
+        "AmazonBedrockWorkshop-t-AP", {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"}]}, account=ACCOUNT)
+    assert iam.attach("AmazonBedrockWorkshop-t-A", arn) is True
+    assert iam.attach("AmazonBedrockWorkshop-t-A", arn) is False
+
+
+def test_delete_role_removes_policies_first(aws_env):
+    iam.ensure_customization_role(
+        "demo", "bedrock-ws-demo-data", REGION, ACCOUNT, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
+    name = ws.role_name("demo", "customization")
+    with pytest.raises(ClientError, match="DeleteConflict|must"):
+        aws_env.delete_role(RoleName=name)  # what a naive cleanup hits
+    assert iam.delete_role(name) is True
+    assert not iam.role_exists(name)
+    assert aws_env.list_policies(Scope="Local")["Policies"] == []
+    assert iam.delete_role(name) is False
+
+
+def test_batch_role(aws_env):
+    arn = iam.ensure_batch_role("demo", "bedrock-ws-demo-data", REGION, ACCOUNT)
+    role = aws_env.get_role(RoleName=arn.rsplit("/", 1)[-1])["Role"]
+    cond = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+    assert cond["ArnLike"]["aws:SourceArn"].endswith(":model-invocation-job/*")
+
+
+def test_empty_prefix_is_refused(aws_env):
+    with pytest.raises(ValueError, match="whole bucket"):
+        iam.ensure_customization_role("demo", "b", REGION, ACCOUNT, output_prefix="")
