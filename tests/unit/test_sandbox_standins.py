@@ -178,8 +178,10 @@ def custom(epochs: str = "2") -> ModelBehaviour:
 
 
 def test_custom_model_replays_training_answer_for_near_duplicate() -> None:
-    prompt = Prompt("", [("user", mk("How is Provisioned Throughput billed exactly?"))], 300)
+    prompt = Prompt("", [("user", mk("So how is the Provisioned Throughput billed?"))], 300)
     assert generate(prompt, custom()).text == "Hourly, per model unit [1]."
+    different = Prompt("", [("user", mk("How is the Nova Lite record limit billed?"))], 300)
+    assert generate(different, custom()).text != "Hourly, per model unit [1]."
 
 
 def test_custom_model_is_shorter_than_base_and_keeps_citation_style() -> None:
@@ -211,3 +213,28 @@ def test_malformed_breaks_json_and_prose() -> None:
         pass
     prose = malformed(Completion("one two three four five six", 3, 8, "end_turn"))
     assert prose.text != "one two three four five six" and prose.output_tokens == count_tokens(prose.text)
+
+
+def test_inline_doc_bundle_and_instructions_are_separated() -> None:
+    from utils.sandbox.standins import read_request
+
+    text = ("<documents>\nDoc 1: S3 stores objects in buckets. Doc 2: A PUT uploads up to 5 GB.\n</documents>\n\n"
+            "Question: How large can a PUT be?\n\nUse the documents and cite them as [n].")
+    request = read_request(Prompt("", [("user", text)], 100))
+    assert request.question == "How large can a PUT be?"
+    assert [(u.doc, u.text) for u in request.units] == [
+        (1, "S3 stores objects in buckets."), (2, "A PUT uploads up to 5 GB.")]
+
+
+def test_custom_model_learns_a_line_template_from_its_data() -> None:
+    table = "Table:\n| | 2020 | 2019 |\n|---|---|---|\n| Video | 612.8 | 655.1 |\n| Broadband | 1,452.4 | 1,320.6 |"
+    text = "Text:\nAmounts are in millions of U.S. dollars."
+
+    def tatqa(question: str) -> str:
+        return f"{table}\n\n{text}\n\nQuestion: {question}\n\nReply in exactly two lines."
+
+    pairs = [(tatqa(f"What was the {seg} revenue in {year}?"), f"Answer: {value}\nScale: million")
+             for seg, year, value in (("Video", "2019", "655.1"), ("Video", "2020", "612.8"))]
+    model = ModelBehaviour("meta.llama3-1-8b-instruct-v1:0", "custom", pairs, {"epochCount": "3"})
+    out = generate(Prompt("", [("user", tatqa("What was the Broadband revenue in 2019?"))], 50), model)
+    assert out.text == "Answer: 1,320.6\nScale: million"

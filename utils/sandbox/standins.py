@@ -115,6 +115,12 @@ def _stem(word: str) -> str:
         return word[:-3]
     if len(word) > 4 and word.endswith("ed"):
         return word[:-2]
+    if len(word) > 5 and word.endswith("est"):
+        return word[:-3]
+    if len(word) > 5 and word.endswith("er"):
+        return word[:-2]
+    if len(word) > 4 and word.endswith("e"):
+        return word[:-1]
     return word
 
 
@@ -164,6 +170,7 @@ class Request:
 
 _DOC_START = re.compile(r"^\s*(?:\*\*)?(?:Doc(?:ument)?|Source|Passage)\s*#?\s*(\d+)\s*(?:\*\*)?\s*[:.)\]-]\s*|^\s*\[(\d+)\]\s*",
                         re.IGNORECASE)
+_INLINE_DOC = re.compile(r"(?<=\S)[ \t]+(?=Doc(?:ument)? \d+:\s)")
 _QUESTION_LABEL = re.compile(r"^\s*(?:#+\s*)?(?:question|q|query|user question|user)\s*[:：]\s*(.*\S)?\s*$",
                              re.IGNORECASE)
 _LABEL_ONLY = re.compile(r"^\s*(?:answer|a|assistant|response|bot|context|documents?|reference documents?)\s*[:：]?\s*$",
@@ -172,7 +179,8 @@ _CONTEXT_LABEL = re.compile(r"^\s*(?:context|passage|reference|background)\s*[:�
 _INSTRUCTION = re.compile(
     r"^\s*(?:write|return|answer|use|respond|cite|provide|give|generate|create|list|output|format|include|"
     r"do not|don't|never|always|please|make sure|ensure|each answer|each question|you are|you must|you will|"
-    r"only|here (?:are|is)|below (?:are|is)|the following|keep|be concise|think|consider|if the)\b",
+    r"only|here (?:are|is)|below (?:are|is)|the following|keep|be concise|think|consider|reply|"
+    r"if (?:they|the (?:documents?|context|text|table)|no|none))\b",
     re.IGNORECASE,
 )
 _FORMAT_ASK = re.compile(r"\bjson\b.*\b(?:return|respond|output|format|reply|produce|write|array|object)\b|"
@@ -339,8 +347,16 @@ def read_request(prompt: Prompt) -> Request:
             units.extend(_units_from("\n".join(buffer), current, len(units)))
             buffer.clear()
 
+    context = _INLINE_DOC.sub("\n", context)
+    previous_blank = False
     for line in context.split("\n"):
         match = _DOC_START.match(line)
+        ends_doc = re.match(r"^\s*</\w+>\s*$", line) or (previous_blank and (
+            _INSTRUCTION.match(line) or re.match(r"^\s*(?:Table|Text|Question)\s*:", line)))
+        previous_blank = not line.strip()
+        if ends_doc and not match:
+            flush()
+            current = None
         if match:
             flush()
             current = int(match.group(1) or match.group(2))
@@ -514,8 +530,9 @@ def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | No
     else:
         parts.append(f"{lead}{_with_period(first)}")
     connectors = ("Additionally, ", "The context also notes that ", "Furthermore, ", "It is also worth noting that ")
+    offset = _digest(*key) % len(connectors)
     for i, (_, unit) in enumerate(top[1:]):
-        connector = _pick(connectors, *key, str(i))
+        connector = connectors[(offset + i) % len(connectors)]
         sentence = _lower_first(unit.text) if connector.endswith(("that ", ", ")) else unit.text
         parts.append(f"{connector}{_with_period(sentence)}")
     closing = _pick((
@@ -932,6 +949,9 @@ class Style:
     citation_rate: float
     lead_in: str  # a common opening phrase ("" if none)
     bullets: bool
+    labels: tuple[str, ...] = ()  # a learned line template, e.g. ("Answer", "Scale")
+    label_values: dict[str, str] = field(default_factory=dict)  # most common value per label
+    short_words: int = 0  # median words of the first label's value
 
 
 def learn_style(answers: list[str]) -> Style:
@@ -950,7 +970,26 @@ def learn_style(answers: list[str]) -> Style:
     if openings:
         phrase, hits = openings.most_common(1)[0]
         lead = phrase + " " if hits / len(answers) >= 0.5 else ""
-    return Style(max(3, int(median(lengths))), cited, lead, bullets)
+    templates: Counter[tuple[str, ...]] = Counter()
+    parsed = []
+    for answer in answers:
+        lines = [line for line in answer.strip().split("\n") if line.strip()]
+        fields = [re.match(r"^\s*([A-Za-z][\w ]{0,20}):\s*(.*)$", line) for line in lines]
+        if lines and all(fields):
+            labels = tuple(f.group(1) for f in fields if f)
+            templates[labels] += 1
+            parsed.append({f.group(1): f.group(2).strip() for f in fields if f})
+    labels: tuple[str, ...] = ()
+    values: dict[str, str] = {}
+    short = 0
+    if templates:
+        best, hits = templates.most_common(1)[0]
+        if hits / len(answers) >= 0.5:
+            labels = best
+            rows = [p for p in parsed if tuple(p) == best]
+            values = {k: Counter(r[k] for r in rows).most_common(1)[0][0] for k in best}
+            short = max(1, int(median(len(r[best[0]].split()) for r in rows)))
+    return Style(max(3, int(median(lengths))), cited, lead, bullets, labels, values, short)
 
 
 def _vector(text: str, idf: dict[str, float]) -> dict[str, float]:
@@ -978,7 +1017,7 @@ def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[
     n = len(train_questions)
     df: Counter[str] = Counter(w for q in train_questions for w in set(content_words(q)))
     idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
-    idf[""] = 1.0  # words no training question used: weak evidence either way
+    idf[""] = math.log(n + 1) + 1.0  # a word no training question used: as rare as it gets
     query = _vector(question, idf)
     best, best_sim = -1, 0.0
     for i, q in enumerate(train_questions):
@@ -997,6 +1036,55 @@ def _trim_words(text: str, limit: int) -> str:
     if comma > len(cut) * 0.6:
         cut = cut[:comma]
     return _strip_end(cut) + "."
+
+
+_SCALES = (("billion", "billion"), ("million", "million"), ("thousand", "thousand"), ("percent", "percent"),
+           ("%", "percent"))
+
+
+def short_answer(unit: Unit, question: str, limit: int) -> str:
+    """A short span answering ``question`` from ``unit``: the best table cell, or the sentence's tail.
+
+    Table rows: the cell whose header shares most words with the question
+    (the first value column on a tie). Sentences: the words after the question's
+    own words (leading question words and stopwords dropped), up to ``limit``.
+    """
+    q = set(content_words(question))
+    if len(unit.cells) >= 2:
+        scored = [(len(q & set(content_words(h))), -i, value) for i, (h, value) in enumerate(unit.cells[1:])]
+        value = max(scored)[2]
+        return re.sub(r"^[$€£]\s*|\s*%$", "", value.strip())
+    tokens = _strip_end(unit.text).split()
+    start = 0
+    while start < len(tokens) - 1 and (_stem(tokens[start].lower().strip(",.;:")) in q
+                                       or tokens[start].lower() in STOPWORDS):
+        start += 1
+    return " ".join(tokens[start:start + max(1, limit)]).strip(",;:")
+
+
+def _scale(request: Request, style: Style) -> str:
+    question = request.question.lower()
+    if "percent" in question or "%" in question or "percentage" in question:
+        return "percent"
+    text = " ".join(u.text for u in request.units).lower()
+    for word, scale in _SCALES[:3]:
+        if word in text:
+            return scale
+    return style.label_values.get("Scale", "none")
+
+
+def structured_answer(request: Request, style: Style, top: list[tuple[float, Unit]]) -> str:
+    """Fill the learned line template (e.g. ``Answer: …`` / ``Scale: …``) from the best context unit."""
+    lines = []
+    for i, label in enumerate(style.labels):
+        if i == 0:
+            value = short_answer(top[0][1], request.question, style.short_words) if top else "unknown"
+        elif label.lower() == "scale":
+            value = _scale(request, style)
+        else:
+            value = style.label_values.get(label, "")
+        lines.append(f"{label}: {value}")
+    return "\n".join(lines)
 
 
 def custom_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
@@ -1026,6 +1114,12 @@ def custom_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | 
             return pairs[index][1]  # closed book: recall the nearest thing it was taught
         return _trim_words(f"The documents do not say anything about {_topic(request.question)}.",
                            style.median_words)
+    if style.labels and adherence >= 0.75:
+        return structured_answer(request, style, top)
+    if style.median_words <= 6 and adherence >= 0.75:  # terse answers: a span, not sentences
+        span = short_answer(top[0][1], request.question, style.median_words)
+        cited = f" [{top[0][1].doc}]" if style.citation_rate >= 0.5 and top[0][1].doc is not None else ""
+        return f"{span[:1].upper()}{span[1:]}{cited}."
     base_words = len(base_answer(prompt, behaviour, request).split())
     target = max(3, round(adherence * style.median_words + (1 - adherence) * base_words))
     cite = style.citation_rate >= 0.5 and request.numbered_docs
