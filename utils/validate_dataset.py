@@ -928,7 +928,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("path", help="the JSONL file to check")
     parser.add_argument(
-        "--base-model", required=True, help="customization model ID, e.g. amazon.nova-lite-v1:0:300k"
+        "--base-model", required=True,
+        help="customization model ID, one of: "
+        + ", ".join(sorted(spec.customization_id for spec in models.MODELS.values() if spec.customization_id)),
     )
     parser.add_argument("--split", default="train", choices=SPLITS)
     parser.add_argument("--customization-type", default=FINE_TUNING, choices=CUSTOMIZATION_TYPES)
