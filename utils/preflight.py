@@ -1,0 +1,732 @@
+"""Preflight: catch the usual workshop failures in minute one, each with its exact fix.
+
+:func:`run_preflight` checks, in order: the SDK versions, where the notebook runs
+(SageMaker or elsewhere, kernel), who the caller is, the lifecycle of every model
+the profile uses (student, teacher, judges, comparison models), that the
+student can be customized in the region, inference-profile IDs, model access,
+the caller's permissions (``iam:SimulatePrincipalPolicy``) and Bedrock quotas.
+
+It returns a :class:`Checklist`: ✓ / ✗ / ⚠ rows, every ✗ carrying the concrete
+fix, plus the resolved invocation IDs by role. It is usable on its own::
+
+    from utils.preflight import run_preflight
+    checklist = run_preflight("current")
+    checklist            # renders as a table in Jupyter
+    checklist.require()  # raises with every fix if anything failed
+
+Facts: ``shared/reference/bedrock-api.md`` §8–10, ``models.md`` §3.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from utils import aws, iam, models
+
+PASS, FAIL, WARN = "✓", "✗", "⚠"
+
+# The series needs custom model deployments, Converse and CountTokens (requirements.txt).
+MIN_VERSIONS = {"boto3": "1.44.0", "botocore": "1.44.0"}
+PIP_FIX = (
+    '%pip install --upgrade "boto3>=1.44,<2" "botocore>=1.44,<2"  '
+    "then restart the kernel (Kernel → Restart Kernel) and run the notebook again from the top."
+)
+LEGACY_REFUSE_DAYS = 90  # refuse a LEGACY model whose end of life is this close, always
+WORKSHOP_WINDOW_DAYS = 14  # and refuse any model whose end of life falls inside the workshop
+GEO_PREFIXES = (("us-gov-", "us-gov"), ("us-", "us"), ("ca-", "us"), ("eu-", "eu"), ("ap-northeast-1", "jp"),
+                ("ap-", "apac"))
+CONCURRENT_JOBS_QUOTA = "L-0406044C"
+DEFAULT_RECORD_LIMIT = 10_000  # bedrock-api.md §2.2, when no quota can be read
+CALLER_POLICY = "iam-policies/notebook-caller.json"
+
+NO_MODEL_ACCESS = "You don't have access to the model with the specified model ID."
+ACCESS_FIX = (
+    "Model access is not enabled for this account and model. Since late 2025 serverless models are "
+    "enabled by default, but a first-time Anthropic user must submit the use-case form once (Bedrock "
+    "console → Model catalog → the model → 'Submit use case details'), and a Marketplace offer may need "
+    "accepting (open the model once in the Bedrock playground). Then wait a few minutes and rerun."
+)
+IAM_FIX = (
+    f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} (rendered with "
+    "utils.iam.caller_policy(region, account, caller_role_arn)) to the notebook's execution role."
+)
+SCP_FIX = (
+    "An explicit deny blocks it (a service control policy, permissions boundary or session policy). "
+    "Your policy cannot override it: ask your AWS administrator to allow it for this account/region."
+)
+
+
+# ---- the checklist ----------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One row of the checklist: ``status`` is ✓, ✗ or ⚠; a ✗ always has a ``fix``."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def __post_init__(self) -> None:
+        if self.status == FAIL and not self.fix:
+            raise ValueError(f"Check {self.name!r} failed without a fix")
+
+
+class PreflightError(RuntimeError):
+    """Raised by :meth:`Checklist.require` when a check failed."""
+
+
+@dataclass
+class Checklist:
+    """The result of :func:`run_preflight`."""
+
+    profile: str
+    region: str
+    checks: list[Check] = field(default_factory=list)
+    resolved_ids: dict[str, str] = field(default_factory=dict)  # role -> invocation ID
+    models: dict[str, str] = field(default_factory=dict)  # role -> registry key
+    facts: dict[str, Any] = field(default_factory=dict)  # account, caller, quotas, environment
+
+    def add(self, name: str, status: str, detail: str, fix: str = "") -> Check:
+        check = Check(name, status, detail, fix)
+        self.checks.append(check)
+        return check
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (warnings allowed)."""
+        return not self.failures
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.status == FAIL]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if c.status == WARN]
+
+    def frame(self):
+        """The checklist as a pandas DataFrame (columns: status, check, detail, fix)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [{"status": c.status, "check": c.name, "detail": c.detail, "fix": c.fix} for c in self.checks],
+            columns=["status", "check", "detail", "fix"],
+        )
+
+    def render(self, fmt: str = "text") -> str:
+        """The checklist as plain text (``fmt="text"``) or a Markdown table (``fmt="markdown"``)."""
+        title = (
+            f"Preflight: profile {self.profile!r} in {self.region}: "
+            f"{len(self.failures)} failed, {len(self.warnings)} warnings, "
+            f"{len(self.checks) - len(self.failures) - len(self.warnings)} passed"
+        )
+        if fmt == "markdown":
+            def cell(text: str) -> str:
+                return text.replace("|", "\\|").replace("\n", "<br>")
+
+            lines = [f"**{title}**", "", "| | Check | Result | Fix |", "|---|---|---|---|"]
+            lines += [f"| {c.status} | {cell(c.name)} | {cell(c.detail)} | {cell(c.fix)} |" for c in self.checks]
+            return "\n".join(lines)
+        if fmt != "text":
+            raise ValueError("fmt must be 'text' or 'markdown'")
+        lines = [title, ""]
+        for c in self.checks:
+            lines.append(f"{c.status} {c.name}: {c.detail}")
+            if c.fix:
+                lines.append(f"    fix: {c.fix}")
+        if self.resolved_ids:
+            lines += ["", "Invocation IDs:"] + [f"    {role}: {mid}" for role, mid in self.resolved_ids.items()]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+    def require(self) -> Checklist:
+        """Raise :class:`PreflightError` listing every failure and its fix; else return self."""
+        if self.failures:
+            raise PreflightError(
+                "Preflight failed:\n" + "\n".join(f"✗ {c.name}: {c.detail}\n    fix: {c.fix}" for c in self.failures)
+            )
+        return self
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def _error(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return str(err.get("Code", "")), str(err.get("Message", ""))
+    return type(exc).__name__, str(exc)
+
+
+def _denied(code: str) -> bool:
+    return code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
+
+
+def explain_access_denied(message: str) -> str:
+    """The fix for a Bedrock ``AccessDeniedException``, from its message."""
+    lowered = message.lower()
+    if "explicit deny" in lowered or "service control policy" in lowered:
+        return SCP_FIX
+    if "don't have access to the model" in lowered or "do not have access to the model" in lowered:
+        return ACCESS_FIX
+    if "not authorized to perform" in lowered or "bedrock:" in lowered:
+        return IAM_FIX
+    return f"{IAM_FIX} If it is attached, check for an SCP: {SCP_FIX}"
+
+
+def _fix_for_client_error(exc: BaseException, action: str) -> str:
+    code, message = _error(exc)
+    if _denied(code):
+        return explain_access_denied(message) + f" (needed: {action})"
+    if isinstance(exc, NoCredentialsError):
+        return _CREDENTIALS_FIX
+    return f"{action} failed with {code}: {message}. Rerun; if it persists, check the region and the AWS Health Dashboard."
+
+
+_CREDENTIALS_FIX = (
+    "No AWS credentials. On SageMaker the execution role provides them; elsewhere run `aws configure` "
+    "(or set AWS_PROFILE), or use the offline sandbox: unset WORKSHOP_BACKEND (the default is sandbox)."
+)
+
+
+def geo_prefix(region: str) -> str:
+    """The geographic inference-profile prefix for a region (``us``, ``eu``, ``apac``, ...)."""
+    for start, prefix in GEO_PREFIXES:
+        if region.startswith(start):
+            return prefix
+    return "us"
+
+
+def _to_date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def _replacement_text(spec: models.ModelSpec) -> str:
+    new = models.replacement(spec.key)
+    if new is None:
+        return "Choose a current model from utils/models.py (the series' registry) for this role."
+    regions = f" (customizable in {', '.join(new.customization_regions)})" if new.customization_regions else ""
+    return (
+        f"Use the registry's replacement: {new.name} ('{new.key}', {new.model_id}){regions}, e.g. "
+        "run_preflight(profile_name='current'), or set that key for this role."
+    )
+
+
+def kernel_name() -> str:
+    """A best-effort kernel/environment name (never raises)."""
+    conda = os.environ.get("CONDA_DEFAULT_ENV")
+    if conda:
+        return f"conda_{conda}" if os.path.exists("/opt/ml/metadata/resource-metadata.json") else conda
+    for key in ("JPY_KERNEL_NAME", "KERNEL_NAME"):
+        if os.environ.get(key):
+            return os.environ[key]
+    if "ipykernel_launcher" in " ".join(sys.argv) or "ipykernel" in sys.modules:
+        prefix = os.path.basename(sys.prefix.rstrip("/")) or "python3"
+        return f"ipykernel ({prefix})"
+    return "not a Jupyter kernel (script or test)"
+
+
+# ---- individual checks --------------------------------------------------------------------
+
+
+def check_versions(checklist: Checklist, installed: dict[str, str] | None = None) -> None:
+    """boto3/botocore at least :data:`MIN_VERSIONS`."""
+    if installed is None:
+        import boto3
+        import botocore
+
+        installed = {"boto3": boto3.__version__, "botocore": botocore.__version__}
+    for package, minimum in MIN_VERSIONS.items():
+        have = installed.get(package, "0")
+        if _version_tuple(have) >= _version_tuple(minimum):
+            checklist.add(f"{package} version", PASS, f"{package} {have} (needs ≥ {minimum})")
+        else:
+            checklist.add(
+                f"{package} version", FAIL,
+                f"{package} {have} is older than {minimum}: it lacks Bedrock operations the series calls "
+                "(old SDKs fail with \"Unknown service: 'bedrock-runtime'\").",
+                PIP_FIX,
+            )
+
+
+def check_environment(checklist: Checklist) -> None:
+    """SageMaker or elsewhere, and the kernel (warnings only)."""
+    backend = aws.backend()
+    kernel = kernel_name()
+    python = ".".join(map(str, sys.version_info[:3]))
+    checklist.facts.update(backend=backend, kernel=kernel, python=python, on_sagemaker=aws.on_sagemaker())
+    if backend == "sandbox":
+        checklist.add("environment", PASS, f"offline sandbox backend; kernel {kernel}, Python {python}")
+    elif aws.on_sagemaker():
+        checklist.add("environment", PASS, f"SageMaker notebook instance; kernel {kernel}, Python {python}")
+    else:
+        checklist.add(
+            "environment", WARN,
+            f"not on a SageMaker notebook instance (kernel {kernel}, Python {python}); using the default "
+            f"credential chain. Attach {CALLER_POLICY} to that identity.",
+        )
+    if sys.version_info < (3, 11):  # noqa: UP036 - a learner's kernel may be older than ours
+        checklist.add("python version", WARN, f"Python {python}; the series is tested on 3.11+")
+
+
+def check_identity(checklist: Checklist, region: str) -> bool:
+    """sts:GetCallerIdentity; False means no usable credentials (later AWS checks are skipped)."""
+    try:
+        identity = aws.client("sts", region).get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        checklist.add("AWS identity", FAIL, f"cannot call sts:GetCallerIdentity ({_error(exc)[0]})",
+                      _fix_for_client_error(exc, "sts:GetCallerIdentity"))
+        return False
+    checklist.facts.update(account=identity["Account"], caller_arn=identity["Arn"])
+    checklist.add("AWS identity", PASS, f"account {identity['Account']}, caller {identity['Arn']}")
+    return True
+
+
+@dataclass
+class _ModelState:
+    spec: models.ModelSpec
+    roles: list[str]
+    found: bool = False
+    usable: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _lifecycle_row(
+    checklist: Checklist, bedrock: Any, state: _ModelState, *, allow_legacy: bool, today: date,
+    window_days: int,
+) -> None:
+    spec, roles = state.spec, ", ".join(state.roles)
+    label = f"lifecycle: {spec.name} ({roles})"
+    try:
+        details = bedrock.get_foundation_model(modelIdentifier=spec.model_id)["modelDetails"]
+    except ClientError as exc:
+        code, message = _error(exc)
+        if code in {"ResourceNotFoundException", "ValidationException"}:
+            eol = f" (registry: end of life {spec.end_of_life})" if spec.end_of_life else ""
+            reason = "retired" if spec.retired or models.REPLACEMENTS.get(spec.key) else "not offered here"
+            checklist.add(
+                label, FAIL,
+                f"{spec.model_id} not found in {checklist.region}: {reason}{eol}. Its ID no longer works.",
+                _replacement_text(spec) if reason == "retired" else
+                f"Pick a region that offers it, or another model: {_replacement_text(spec)}",
+            )
+            return
+        checklist.add(label, FAIL, f"get_foundation_model failed: {code}: {message}",
+                      _fix_for_client_error(exc, "bedrock:GetFoundationModel"))
+        return
+    state.found, state.details = True, details
+    lifecycle = details.get("modelLifecycle", {}) or {}
+    status = lifecycle.get("status", "ACTIVE")
+    eol = _to_date(lifecycle.get("endOfLifeTime"))
+    dates = ", ".join(
+        f"{k}={_to_date(lifecycle.get(k))}" for k in ("legacyTime", "publicExtendedAccessTime", "endOfLifeTime")
+        if lifecycle.get(k)
+    )
+    limit = today + timedelta(days=max(LEGACY_REFUSE_DAYS, window_days))
+    if eol and eol <= today + timedelta(days=window_days):
+        checklist.add(label, FAIL, f"{status}; end of life {eol} falls inside the workshop window",
+                      _replacement_text(spec))
+    elif status == "LEGACY":
+        if eol and eol <= limit:
+            checklist.add(label, FAIL, f"LEGACY, end of life {eol} is within {LEGACY_REFUSE_DAYS} days ({dates})",
+                          _replacement_text(spec))
+        elif not allow_legacy:
+            checklist.add(
+                label, FAIL, f"LEGACY ({dates or 'no dates published'}); refused by default",
+                f"{_replacement_text(spec)} Or accept it knowingly with run_preflight(..., allow_legacy=True); "
+                "never buy Provisioned Throughput for a LEGACY model.",
+            )
+        else:
+            state.usable = True
+            checklist.add(label, WARN, f"LEGACY, allowed ({dates}); do not buy Provisioned Throughput for it")
+    else:
+        state.usable = True
+        checklist.add(label, PASS, f"{status}" + (f" ({dates})" if dates else ""))
+
+
+def _needs_profile(state: _ModelState) -> bool:
+    types = state.details.get("inferenceTypesSupported", []) or []
+    return state.spec.requires_profile or ("ON_DEMAND" not in types and "INFERENCE_PROFILE" in types)
+
+
+def _system_profiles(bedrock: Any) -> set[str]:
+    ids: set[str] = set()
+    for page in bedrock.get_paginator("list_inference_profiles").paginate(typeEquals="SYSTEM_DEFINED"):
+        ids.update(p["inferenceProfileId"] for p in page.get("inferenceProfileSummaries", []))
+    return ids
+
+
+def _resolve_profiles(checklist: Checklist, bedrock: Any, states: list[_ModelState]) -> None:
+    needing = [s for s in states if s.usable and _needs_profile(s)]
+    for state in states:
+        if state.usable and not _needs_profile(state):
+            for role in state.roles:
+                checklist.resolved_ids[role] = state.spec.model_id
+    if not needing:
+        return
+    try:
+        available = _system_profiles(bedrock)
+    except ClientError as exc:
+        for state in needing:
+            guess = state.spec.profile_id()
+            for role in state.roles:
+                checklist.resolved_ids[role] = guess
+            checklist.add(f"inference profile: {state.spec.name}", WARN,
+                          f"could not list inference profiles ({_error(exc)[0]}); assuming {guess}")
+        return
+    preference = [geo_prefix(checklist.region), "global"]
+    for state in needing:
+        candidates = [f"{p}.{state.spec.model_id}" for p in preference]
+        chosen = next((c for c in candidates if c in available), None)
+        if chosen is None and "INFERENCE_PROFILE" not in (state.details.get("inferenceTypesSupported") or []):
+            chosen = state.spec.model_id  # in-region ID still works on demand
+        name = f"inference profile: {state.spec.name} ({', '.join(state.roles)})"
+        if chosen is None:
+            checklist.add(
+                name, FAIL,
+                f"needs an inference profile, and none of {candidates} is offered in {checklist.region}",
+                f"Run in a region with a system-defined profile for {state.spec.model_id} "
+                f"(e.g. {state.spec.customization_regions[0] if state.spec.customization_regions else 'us-east-1'}), "
+                "or choose another model for this role.",
+            )
+            state.usable = False
+            continue
+        for role in state.roles:
+            checklist.resolved_ids[role] = chosen
+        checklist.add(name, PASS, f"invoke as {chosen}")
+
+
+def _region_row(
+    checklist: Checklist, bedrock: Any, student: models.ModelSpec, customization_type: str,
+) -> None:
+    target = student.customization_id or student.model_id
+    label = f"region: {customization_type} of {student.name}"
+    try:
+        summaries = bedrock.list_foundation_models(byCustomizationType=customization_type)["modelSummaries"]
+    except ClientError as exc:
+        checklist.add(label, FAIL, f"list_foundation_models failed ({_error(exc)[0]})",
+                      _fix_for_client_error(exc, "bedrock:ListFoundationModels"))
+        return
+    listed = {m["modelId"] for m in summaries}
+    if target in listed or student.model_id in listed:
+        checklist.add(label, PASS, f"{target} supports {customization_type} in {checklist.region}")
+        return
+    elsewhere = [r for r in student.customization_regions if r != checklist.region]
+    if student.retired or models.REPLACEMENTS.get(student.key):
+        fix = _replacement_text(student)
+    elif elsewhere:
+        fix = (
+            f"Use {elsewhere[0]}: set WORKSHOP_REGION={elsewhere[0]} before running the notebooks (or "
+            f"run_preflight(..., region='{elsewhere[0]}')); the bucket must be in that region too."
+        )
+    else:
+        here = sorted(m["modelId"] for m in summaries)[:6]
+        fix = f"Choose a student that supports {customization_type} here, e.g. {', '.join(here) or 'none listed'}."
+    checklist.add(label, FAIL, f"{target} cannot be customized ({customization_type}) in {checklist.region}", fix)
+
+
+def _access_row(checklist: Checklist, bedrock: Any, state: _ModelState, *, probe: bool) -> None:
+    spec = state.spec
+    label = f"access: {spec.name}"
+    try:
+        availability = bedrock.get_foundation_model_availability(modelId=spec.model_id)
+    except ClientError as exc:
+        code, message = _error(exc)
+        if not probe:
+            checklist.add(label, WARN, f"could not check (get_foundation_model_availability: {code})")
+            return
+        _invoke_probe(checklist, state, label, f"{code}: {message}")
+        return
+    problems: list[tuple[str, str]] = []
+    agreement = (availability.get("agreementAvailability") or {}).get("status", "AVAILABLE")
+    if availability.get("authorizationStatus") == "NOT_AUTHORIZED":
+        problems.append(("not authorized by IAM/SCP", IAM_FIX + " " + SCP_FIX))
+    if availability.get("entitlementAvailability") == "NOT_AVAILABLE":
+        problems.append(("model access not enabled (entitlement)", ACCESS_FIX))
+    if agreement not in {"AVAILABLE"}:
+        problems.append((f"agreement {agreement}", ACCESS_FIX))
+    if availability.get("regionAvailability") == "NOT_AVAILABLE":
+        problems.append((f"not available in {checklist.region}", _replacement_text(spec)))
+    if problems:
+        checklist.add(label, FAIL, "; ".join(p for p, _ in problems), " ".join(dict.fromkeys(f for _, f in problems)))
+        state.usable = False
+    else:
+        checklist.add(label, PASS, "authorized, entitled, agreement available")
+
+
+def _invoke_probe(checklist: Checklist, state: _ModelState, label: str, why: str) -> None:
+    """A one-token Converse call; maps the two AccessDenied messages to their fixes."""
+    model_id = next((checklist.resolved_ids[r] for r in state.roles if r in checklist.resolved_ids),
+                    state.spec.invocation_id())
+    try:
+        aws.client("bedrock-runtime", checklist.region).converse(
+            modelId=model_id, messages=[{"role": "user", "content": [{"text": "ping"}]}],
+            inferenceConfig={"maxTokens": 1},
+        )
+    except ClientError as exc:
+        code, message = _error(exc)
+        if _denied(code):
+            checklist.add(label, FAIL, f"one-token invoke denied: {message}", explain_access_denied(message))
+            state.usable = False
+        else:
+            checklist.add(label, WARN, f"could not check ({why}; one-token invoke: {code})")
+        return
+    checklist.add(label, PASS, f"one-token invoke of {model_id} succeeded (availability API: {why})")
+
+
+def caller_principal_arn(caller_arn: str, region: str | None = None) -> str:
+    """The IAM ARN to simulate for an STS caller ARN (assumed-role → role ARN, path included if readable)."""
+    match = re.match(r"arn:([^:]+):sts::(\d+):assumed-role/([^/]+)/", caller_arn)
+    if not match:
+        return caller_arn
+    partition, account, role = match.groups()
+    try:
+        return aws.client("iam", region).get_role(RoleName=role)["Role"]["Arn"]
+    except (ClientError, BotoCoreError):
+        return f"arn:{partition}:iam::{account}:role/{role}"
+
+
+def series_action_probes(region: str, account: str, student: models.ModelSpec) -> list[tuple[str, str]]:
+    """(action, representative resource ARN) pairs the series needs, for the permission simulation."""
+    part = iam.partition_for(region)
+    bedrock = f"arn:{part}:bedrock:{region}:{account}"
+    fm = f"arn:{part}:bedrock:{region}::foundation-model/{student.customization_id or student.model_id}"
+    role = f"arn:{part}:iam::{account}:role/{iam.ROLE_NAME_PREFIX}preflight-Customization"
+    bucket = f"arn:{part}:s3:::{iam.BUCKET_PREFIX}preflight-data"
+    return [
+        ("bedrock:ListFoundationModels", "*"),
+        ("bedrock:GetFoundationModel", fm),
+        ("bedrock:CreateModelCustomizationJob", fm),
+        ("bedrock:GetModelCustomizationJob", f"{bedrock}:model-customization-job/preflight"),
+        ("bedrock:StopModelCustomizationJob", f"{bedrock}:model-customization-job/preflight"),
+        ("bedrock:GetCustomModel", f"{bedrock}:custom-model/preflight"),
+        ("bedrock:DeleteCustomModel", f"{bedrock}:custom-model/preflight"),
+        ("bedrock:CreateCustomModelDeployment", f"{bedrock}:custom-model/preflight"),
+        ("bedrock:CreateProvisionedModelThroughput", f"{bedrock}:custom-model/preflight"),
+        ("bedrock:DeleteProvisionedModelThroughput", f"{bedrock}:provisioned-model/preflight"),
+        ("bedrock:InvokeModel", f"arn:{part}:bedrock:{region}::foundation-model/{student.model_id}"),
+        ("bedrock:InvokeModel", f"{bedrock}:inference-profile/us.preflight"),
+        ("bedrock:CreateModelInvocationJob", f"{bedrock}:model-invocation-job/preflight"),
+        ("bedrock:CreateEvaluationJob", f"{bedrock}:evaluation-job/preflight"),
+        ("iam:PassRole", role),
+        ("iam:CreateRole", role),
+        ("iam:DeleteRole", role),
+        ("s3:CreateBucket", bucket),
+        ("s3:PutObject", f"{bucket}/datasets/train.jsonl"),
+        ("s3:DeleteBucket", bucket),
+        ("servicequotas:ListServiceQuotas", "*"),
+    ]
+
+
+def _permissions_row(checklist: Checklist, student: models.ModelSpec) -> None:
+    label = "caller permissions"
+    caller = checklist.facts.get("caller_arn")
+    account = checklist.facts.get("account")
+    if not caller or not account:
+        checklist.add(label, WARN, "could not check (no caller identity)")
+        return
+    principal = caller_principal_arn(caller, checklist.region)
+    client = aws.client("iam", checklist.region)
+    denied: list[str] = []
+    explicit: list[str] = []
+    groups: dict[str, list[str]] = {}
+    for action, resource in series_action_probes(checklist.region, account, student):
+        groups.setdefault(resource, []).append(action)
+    try:
+        for resource, actions in groups.items():
+            kwargs: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": actions}
+            if resource != "*":
+                kwargs["ResourceArns"] = [resource]
+            if "iam:PassRole" in actions:
+                kwargs["ContextEntries"] = [{
+                    "ContextKeyName": "iam:PassedToService", "ContextKeyValues": ["bedrock.amazonaws.com"],
+                    "ContextKeyType": "string",
+                }]
+            for page in client.get_paginator("simulate_principal_policy").paginate(**kwargs):
+                for result in page["EvaluationResults"]:
+                    if result["EvalDecision"] == "allowed":
+                        continue
+                    name = result["EvalActionName"]
+                    org = (result.get("OrganizationsDecisionDetail") or {}).get("AllowedByOrganizations", True)
+                    (explicit if result["EvalDecision"] == "explicitDeny" or not org else denied).append(name)
+    except (ClientError, BotoCoreError) as exc:
+        code = _error(exc)[0]
+        checklist.add(
+            label, WARN,
+            f"could not check: iam:SimulatePrincipalPolicy on {principal} returned {code} (the caller policy "
+            f"{CALLER_POLICY} grants it on the notebook role itself)",
+        )
+        return
+    checklist.facts["simulated_principal"] = principal
+    if not denied and not explicit:
+        checklist.add(label, PASS, f"{len(series_action_probes(checklist.region, account, student))} series "
+                      f"actions allowed for {principal}")
+        return
+    fixes = []
+    if denied:
+        fixes.append(f"Allow {', '.join(sorted(set(denied)))}: {IAM_FIX}")
+    if explicit:
+        fixes.append(f"{', '.join(sorted(set(explicit)))}: {SCP_FIX}")
+    checklist.add(label, FAIL, f"denied: {', '.join(sorted(set(denied + explicit)))}", " ".join(fixes))
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9.]+", text.lower()))
+
+
+_PROVIDERS = {"amazon", "meta", "anthropic", "cohere", "mistral"}
+_TYPE_WORDS = {
+    "FINE_TUNING": ("fine-tuning", "fine tuning", "finetuning"),
+    "CONTINUED_PRE_TRAINING": ("continued pre-training", "continued pretraining"),
+    "DISTILLATION": ("distillation",),
+}
+
+
+def find_records_quota(quotas: Iterable[dict[str, Any]], spec: models.ModelSpec,
+                       customization_type: str = "FINE_TUNING") -> dict[str, Any] | None:
+    """The 'sum of training and validation records' quota for a model, matched by name."""
+    wanted = _words(spec.name) - _PROVIDERS - {"instruct", "-"}
+    for quota in quotas:
+        name = quota.get("QuotaName", "")
+        lowered = name.lower()
+        if "record" not in lowered or not any(w in lowered for w in _TYPE_WORDS.get(customization_type, ())):
+            continue
+        if wanted <= _words(name):
+            return quota
+    return None
+
+
+def _quota_rows(checklist: Checklist, student: models.ModelSpec, customization_type: str) -> None:
+    try:
+        client = aws.client("service-quotas", checklist.region)
+        quotas = [q for page in client.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock")
+                  for q in page.get("Quotas", [])]
+    except (ClientError, BotoCoreError) as exc:
+        code = _error(exc)[0]
+        checklist.add(
+            "quotas", WARN,
+            f"could not read Service Quotas ({code}); assuming the published defaults: 2 concurrent "
+            f"customization jobs, {DEFAULT_RECORD_LIMIT:,} training+validation records",
+        )
+        checklist.facts.update(concurrent_jobs=None, record_limit=DEFAULT_RECORD_LIMIT)
+        return
+    jobs = next((q for q in quotas if q.get("QuotaCode") == CONCURRENT_JOBS_QUOTA), None)
+    if jobs is None:
+        checklist.add("quota: concurrent customization jobs", WARN, f"{CONCURRENT_JOBS_QUOTA} not found; assuming 2")
+        checklist.facts["concurrent_jobs"] = None
+    else:
+        value = int(jobs.get("Value", 0))
+        checklist.facts["concurrent_jobs"] = value
+        if value < 1:
+            checklist.add(
+                "quota: concurrent customization jobs", FAIL, f"{value} in {checklist.region}",
+                f"Request an increase of '{jobs.get('QuotaName')}' ({CONCURRENT_JOBS_QUOTA}) in the Service Quotas "
+                "console; event accounts often have 0.",
+            )
+        else:
+            checklist.add("quota: concurrent customization jobs", PASS, f"{value} ({CONCURRENT_JOBS_QUOTA})")
+    records = find_records_quota(quotas, student, customization_type)
+    if records is None:
+        checklist.facts["record_limit"] = DEFAULT_RECORD_LIMIT
+        checklist.add(f"quota: records for {student.name}", WARN,
+                      f"no records quota found by name; assuming {DEFAULT_RECORD_LIMIT:,}")
+    else:
+        checklist.facts["record_limit"] = int(records["Value"])
+        checklist.add(f"quota: records for {student.name}", PASS,
+                      f"{int(records['Value']):,} training+validation records ({records.get('QuotaCode')})")
+
+
+# ---- the whole preflight ------------------------------------------------------------------
+
+
+def run_preflight(
+    profile_name: str = models.DEFAULT_PROFILE,
+    region: str | None = None,
+    student: str | None = None,
+    customization_type: str = "FINE_TUNING",
+    allow_legacy: bool = False,
+    workshop_window_days: int = WORKSHOP_WINDOW_DAYS,
+    *,
+    today: date | None = None,
+    invoke_probe: bool = True,
+    check_permissions: bool = True,
+    installed_versions: dict[str, str] | None = None,
+    progress: Callable[[Check], None] | None = None,
+) -> Checklist:
+    """Run every check for a profile and return the :class:`Checklist`.
+
+    ``region`` defaults to ``$WORKSHOP_REGION``, then the profile's region.
+    ``student`` overrides the profile's student (a registry key or ID).
+    ``allow_legacy`` accepts LEGACY models whose end of life is more than
+    ``LEGACY_REFUSE_DAYS`` away and outside ``workshop_window_days``.
+    ``invoke_probe`` allows a one-token Converse call when the availability API
+    cannot be read. ``today`` and ``installed_versions`` exist for tests.
+    """
+    prof = models.profile(profile_name)
+    region = region or os.environ.get(aws.REGION_ENV) or prof.region
+    today = today or datetime.now(UTC).date()
+    roles = prof.roles()
+    if student:
+        roles["student"] = models.get(student).key
+    checklist = Checklist(profile=prof.name, region=region, models=dict(roles))
+    checklist.facts.update(customization_type=customization_type, today=today.isoformat())
+    if progress:
+        def add_with_progress(*args: Any, **kwargs: Any) -> Check:
+            check = Checklist.add(checklist, *args, **kwargs)
+            progress(check)
+            return check
+
+        checklist.add = add_with_progress  # type: ignore[method-assign]
+
+    check_versions(checklist, installed_versions)
+    check_environment(checklist)
+    if not check_identity(checklist, region):
+        checklist.add("Bedrock checks", WARN, "skipped: no usable AWS identity (see above)")
+        return checklist
+
+    bedrock = aws.client("bedrock", region)
+    student_spec = models.get(roles["student"])
+    states: dict[str, _ModelState] = {}
+    for role, key in roles.items():
+        spec = models.get(key)
+        states.setdefault(spec.key, _ModelState(spec, [])).roles.append(role)
+    for state in states.values():
+        _lifecycle_row(checklist, bedrock, state, allow_legacy=allow_legacy, today=today,
+                       window_days=workshop_window_days)
+    _region_row(checklist, bedrock, student_spec, customization_type)
+    _resolve_profiles(checklist, bedrock, list(states.values()))
+    for state in states.values():
+        if state.usable:
+            _access_row(checklist, bedrock, state, probe=invoke_probe)
+    if check_permissions:
+        _permissions_row(checklist, student_spec)
+    _quota_rows(checklist, student_spec, customization_type)
+    return checklist
