@@ -65,28 +65,12 @@ def _bedrock_delete(kind: str, identifier: str, bedrock: Any) -> str:
     return "deleted"
 
 
-def _delete_managed_policy(arn: str, iam: Any) -> None:
-    """Detach everywhere, delete non-default versions, then the policy (avoids DeleteConflict)."""
-    for page in iam.get_paginator("list_entities_for_policy").paginate(PolicyArn=arn):
-        for role in page.get("PolicyRoles", []):
-            iam.detach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)
-        for user in page.get("PolicyUsers", []):
-            iam.detach_user_policy(UserName=user["UserName"], PolicyArn=arn)
-        for group in page.get("PolicyGroups", []):
-            iam.detach_group_policy(GroupName=group["GroupName"], PolicyArn=arn)
-    for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
-        if not version["IsDefaultVersion"]:
-            iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
-    iam.delete_policy(PolicyArn=arn)
-
-
 def cleanup(state: WorkshopState, *, keep_data: bool = False, log: Callable[[str], None] = print) -> list[Action]:
     """Delete everything in the ledger. Idempotent: gone resources count as done."""
     from utils import iam as iam_utils
     from utils import s3 as s3_utils
 
     bedrock = aws.client("bedrock", state.region)
-    iam = aws.client("iam", state.region)
     actions: list[Action] = []
     entries = sorted(state.ledger, key=lambda e: ORDER.index(e.kind) if e.kind in ORDER else len(ORDER))
     for entry in entries:
@@ -95,10 +79,10 @@ def cleanup(state: WorkshopState, *, keep_data: bool = False, log: Callable[[str
             continue
         try:
             if entry.kind == "iam-role":
-                iam_utils.delete_role(entry.identifier.rsplit("/", 1)[-1])
+                iam_utils.delete_role(entry.identifier.rsplit("/", 1)[-1], region=entry.region)
                 outcome = "deleted"
             elif entry.kind == "iam-policy":
-                _delete_managed_policy(entry.identifier, iam)
+                iam_utils.delete_managed_policy(entry.identifier, region=entry.region)
                 outcome = "deleted"
             elif entry.kind == "s3-bucket":
                 s3_utils.delete_bucket(entry.identifier, region=entry.region)

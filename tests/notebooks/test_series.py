@@ -82,7 +82,7 @@ def check_01(recorded: dict) -> None:
 def check_02(recorded: dict) -> None:
     st = state()
     keys = {o["Key"] for o in clients(st.region)["s3"].list_objects_v2(Bucket=st.bucket)["Contents"]}
-    assert {"data/train.jsonl", "data/validation.jsonl", "data/test.jsonl"} <= keys
+    assert {"datasets/train.jsonl", "datasets/validation.jsonl", "datasets/test.jsonl"} <= keys
     assert recorded["train_records"] > 0
 
 

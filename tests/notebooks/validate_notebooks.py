@@ -40,6 +40,10 @@ def check_parameters(source: str) -> list[str]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = PARAM_LINE.match(line)
+        if line.count("=") > 1:
+            # papermill's inspector skips any line with two "=" (it warns and drops the parameter).
+            problems.append(f"parameters line {number} has more than one '=' (papermill cannot read it): {line!r}")
+            continue
         if not match:
             problems.append(f"parameters line {number} is not `name: type = literal  # help`: {line!r}")
             continue
