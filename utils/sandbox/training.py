@@ -12,10 +12,10 @@ curves move in the direction a real job would. The model (all symbols are per jo
   starts at ``L0 = 0.4 * H`` (it already predicts much better than word frequencies).
 * Learning-rate ratio ``rho = lr / default_lr`` (Claude: ``learningRateMultiplier``),
   ramped linearly over ``learningRateWarmupSteps``: ``rho_t = rho * min(1, (t+1)/(W+1))``.
-* Progress ``P(t) = sum_{i<=t} rho_i * B * sqrt(B0 / B) / R`` with ``R = 200`` records:
+* Progress ``P(t) = sum_{i<=t} rho_i * B * sqrt(B0 / B) / Rp`` with ``Rp = 50`` records:
   every record seen teaches a little, larger batches than the family default ``B0``
   make fewer, less efficient updates.
-* Generalisation floor ``Lg = L0 * (0.35 + 0.45 / sqrt(1 + N / R))``: more data, lower
+* Generalisation floor ``Lg = L0 * (0.35 + 0.45 / sqrt(1 + N / R))`` with ``R = 200``: more data, lower
   floor. Memorisation ``M(t) = 1 - exp(-epochs_seen(t) * rho * R / (2N))``: small data
   sets are memorised fast.
 * Training loss ``Lt = Lg * (1 - 0.5 M) + (L0 - Lg) * exp(-P)`` plus batch noise with
@@ -25,8 +25,9 @@ curves move in the direction a real job would. The model (all symbols are per jo
   ``Lv = Lg * (1 + 0.3 M) + (L0 - Lg) * exp(-P)`` plus noise ``Lv * 0.02 / sqrt(n_val / 10)``:
   it falls, then rises again as the model memorises.
 * Instability: ``s = rho / 10`` (an order of magnitude above the default). Noise is
-  multiplied by ``1 + s``; above ``s = 1`` progress is divided by ``s`` and the loss
-  grows by ``L0 * 0.5 * (s - 1) * t / T`` (the run diverges).
+  multiplied by ``1 + min(s, 3)``; above ``s = 1`` progress is divided by ``s`` and the
+  loss grows by ``L0 * ln(s) * t / T`` (the run diverges). No loss exceeds
+  ``ln(128000)``, the loss of a uniform guess over a Llama-3-sized vocabulary.
 * Early stopping (families with ``earlyStoppingThreshold``/``earlyStoppingPatience``,
   i.e. Claude and Cohere): training stops at the evaluation where the validation loss
   has not improved by more than the threshold for ``patience`` evaluations in a row.
@@ -47,7 +48,9 @@ from dataclasses import dataclass, field
 
 from utils.models import HYPERPARAMETERS
 
-REFERENCE_RECORDS = 200  # R: records for one e-fold of progress at the default LR
+PROGRESS_RECORDS = 50  # Rp: records seen for one e-fold of progress at the default LR
+REFERENCE_RECORDS = 200  # R: data-set size scale of generalisation and memorisation
+MAX_LOSS = math.log(128_000)  # uniform guess over a 128k-token vocabulary
 INSTABILITY_RATIO = 10.0  # rho at which training becomes unstable
 EVALUATIONS_PER_EPOCH = 4
 _WORD = re.compile(r"[A-Za-z0-9']+|[^\sA-Za-z0-9]")
@@ -150,8 +153,8 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
     var = sum((x - mean_len) ** 2 for x in inputs.train_lengths) / n if inputs.train_lengths else 0.0
     cv = math.sqrt(var) / mean_len if mean_len > 0 else 0.0
     instability = rho / INSTABILITY_RATIO
-    noise_gain = 1.0 + instability
-    batch_efficiency = batch * math.sqrt(default_batch / batch) / REFERENCE_RECORDS
+    noise_gain = 1.0 + min(instability, 3.0)
+    batch_efficiency = batch * math.sqrt(default_batch / batch) / PROGRESS_RECORDS
     n_val = len(inputs.validation_lengths)
 
     threshold = hp.get("earlyStoppingThreshold")
@@ -172,18 +175,18 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
         progress += gain
         epochs_seen = (step + 1) / steps_per_epoch
         memorised = 1.0 - math.exp(-epochs_seen * rho * REFERENCE_RECORDS / (2.0 * n))
-        divergence = l0 * 0.5 * (instability - 1.0) * (step + 1) / total if instability > 1 else 0.0
+        divergence = l0 * math.log(instability) * (step + 1) / total if instability > 1 else 0.0
         excess = (l0 - l_gen) * math.exp(-progress)
         train_loss = l_gen * (1.0 - 0.5 * memorised) + excess + divergence
         sigma = train_loss * (0.02 + 0.1 * cv / math.sqrt(batch)) * noise_gain
-        train_loss = max(0.01, train_loss + rng.gauss(0.0, sigma))
+        train_loss = min(MAX_LOSS, max(0.01, train_loss + rng.gauss(0.0, sigma)))
         result.training_rows.append((step, epoch, round(train_loss, 6), round(math.exp(train_loss), 6)))
 
         last = step == total - 1
         if n_val and ((step + 1) % eval_every == 0 or last):
             val_loss = l_gen * (1.0 + 0.3 * memorised) + excess + divergence
             val_sigma = val_loss * 0.02 / math.sqrt(max(1.0, n_val / 10.0)) * noise_gain
-            val_loss = max(0.01, val_loss + rng.gauss(0.0, val_sigma))
+            val_loss = min(MAX_LOSS, max(0.01, val_loss + rng.gauss(0.0, val_sigma)))
             result.validation_rows.append((step, epoch, round(val_loss, 6), round(math.exp(val_loss), 6)))
             if threshold is not None and patience is not None:
                 if val_loss < best - threshold:
