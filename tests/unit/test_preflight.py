@@ -1,0 +1,473 @@
+"""utils.preflight with a stubbed Bedrock (order-independent fake behind real botocore clients),
+STS/IAM from in-process moto, and Service Quotas answered by utils.sandbox.quotas."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import date, timedelta
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from utils import aws, models, preflight
+from utils.preflight import FAIL, PASS, WARN
+from utils.sandbox import quotas
+
+TODAY = date(2026, 11, 21)
+
+
+# ---- a fake Bedrock behind real botocore clients (parameters are validated by botocore) ----------
+
+
+def _details(model_id: str, *, customizations=(), inference=("ON_DEMAND",), status="ACTIVE", eol=None) -> dict:
+    lifecycle = {"status": status}
+    if eol:
+        lifecycle["endOfLifeTime"] = f"{eol}T00:00:00Z"
+        lifecycle["legacyTime"] = "2026-01-01T00:00:00Z"
+    return {
+        "modelArn": f"arn:aws:bedrock:us-east-1::foundation-model/{model_id}",
+        "modelId": model_id, "modelName": model_id, "providerName": "x",
+        "inputModalities": ["TEXT"], "outputModalities": ["TEXT"], "responseStreamingSupported": True,
+        "customizationsSupported": list(customizations), "inferenceTypesSupported": list(inference),
+        "modelLifecycle": lifecycle,
+    }
+
+
+def today_catalog(region: str) -> dict[str, dict]:
+    """Bedrock as of 2026-11-21 (models.md): the seeds' 2024 models are absent."""
+    catalog: dict[str, dict] = {}
+    for key in ("nova-micro", "nova-lite", "nova-pro", "llama3-1-8b", "llama3-3-70b", "claude-sonnet-4-6",
+                "claude-haiku-4-5", "titan-text-express"):
+        spec = models.get(key)
+        inference = ("INFERENCE_PROFILE",) if spec.requires_profile else ("ON_DEMAND",)
+        catalog[spec.model_id] = _details(spec.model_id, inference=inference)
+        if spec.customization_id and region in spec.customization_regions:
+            catalog[spec.customization_id] = _details(
+                spec.customization_id, customizations=("FINE_TUNING",), inference=("PROVISIONED",))
+    return catalog
+
+
+class FakeBedrock:
+    def __init__(self, region: str):
+        self.region = region
+        self.catalog = today_catalog(region)
+        geo = "us"
+        self.profiles = {f"{p}.{models.get(k).model_id}" for k in ("claude-sonnet-4-6", "claude-haiku-4-5")
+                         for p in (geo, "global")} | {f"us.{models.get('llama3-3-70b').model_id}"}
+        self.availability: dict[str, dict] = {}
+        self.denied: dict[str, str] = {}  # operation -> AccessDenied message
+        self.converse_error: tuple[str, str] | None = None
+        self.calls: list[str] = []
+
+    @staticmethod
+    def error(code: str, message: str, status: int = 400):
+        return AWSResponse(None, status, {}, None), {
+            "Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    @staticmethod
+    def ok(body: dict):
+        return AWSResponse(None, 200, {}, None), {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    def remember(self, params, **_):
+        """before-parameter-build: keep the (validated) API parameters for before-call."""
+        self._params = dict(params)
+
+    def __call__(self, model, **_):
+        op, params = model.name, self._params
+        self.calls.append(op)
+        if op in self.denied:
+            return self.error("AccessDeniedException", self.denied[op], 403)
+        if op == "GetFoundationModel":
+            details = self.catalog.get(params["modelIdentifier"])
+            if details is None:
+                return self.error("ResourceNotFoundException", "Could not resolve the foundation model from the "
+                                  "provided model identifier.", 404)
+            return self.ok({"modelDetails": details})
+        if op == "ListFoundationModels":
+            kind = params.get("byCustomizationType")
+            return self.ok({"modelSummaries": [d for d in self.catalog.values()
+                                               if not kind or kind in d["customizationsSupported"]]})
+        if op == "ListInferenceProfiles":
+            return self.ok({"inferenceProfileSummaries": [{
+                "inferenceProfileName": p, "inferenceProfileArn": f"arn:aws:bedrock:{self.region}:1:inference-profile/{p}",
+                "inferenceProfileId": p, "models": [], "status": "ACTIVE", "type": "SYSTEM_DEFINED"}
+                for p in sorted(self.profiles)]})
+        if op == "GetFoundationModelAvailability":
+            body = {"modelId": params["modelId"], "agreementAvailability": {"status": "AVAILABLE"},
+                    "authorizationStatus": "AUTHORIZED", "entitlementAvailability": "AVAILABLE",
+                    "regionAvailability": "AVAILABLE"}
+            body.update(self.availability.get(params["modelId"], {}))
+            return self.ok(body)
+        if op == "Converse":
+            if self.converse_error:
+                return self.error("AccessDeniedException", self.converse_error[1], 403)
+            return self.ok({"output": {"message": {"role": "assistant", "content": [{"text": "p"}]}},
+                            "stopReason": "max_tokens", "usage": {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2},
+                            "metrics": {"latencyMs": 1}})
+        raise AssertionError(f"unexpected call {op}")
+
+
+class _Raw:
+    def __init__(self, body: bytes):
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+
+def _quotas_over_wsgi(request, **_):
+    """Send a botocore request to utils.sandbox.quotas.handle as a WSGI environ."""
+    body = request.body or b""
+    body = body.encode() if isinstance(body, str) else body
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body)}
+    for key, value in request.headers.items():
+        environ["HTTP_" + key.upper().replace("-", "_")] = value.decode() if isinstance(value, bytes) else value
+    status, headers, payload = quotas.handle(environ)
+    return AWSResponse(request.url, status, dict(headers), _Raw(payload))
+
+
+def _quotas_before_call(model, params, **_):
+    """before-call (moto's global before-send would answer first): serialized request -> handler -> parsed."""
+    from botocore.parsers import create_parser
+
+    body = params.get("body") or b""
+    body = body.encode() if isinstance(body, str) else body
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body),
+               "HTTP_X_AMZ_TARGET": params["headers"]["X-Amz-Target"]}
+    status, headers, payload = quotas.handle(environ)
+    parsed = create_parser("json").parse(
+        {"status_code": status, "headers": dict(headers), "body": payload}, model.output_shape)
+    return AWSResponse(None, status, dict(headers), None), parsed
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """moto for STS/IAM; fake Bedrock; Service Quotas through the sandbox handler."""
+    import moto
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "WORKSHOP_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    fakes: dict[str, FakeBedrock] = {}
+    state = {"simulate": "allowed", "quotas": "handler"}
+    real_client = aws.client
+
+    def client(service, region=None, **kwargs):
+        c = real_client(service, region, **kwargs)
+        region = c.meta.region_name
+        if service in {"bedrock", "bedrock-runtime"}:
+            fake = fakes.setdefault(region, FakeBedrock(region))
+            service_id = c.meta.service_model.service_id.hyphenize()
+            c.meta.events.register(f"before-parameter-build.{service_id}.*", fake.remember)
+            c.meta.events.register(f"before-call.{service_id}.*", fake)
+        elif service == "service-quotas":
+            if state["quotas"] == "denied":
+                c.meta.events.register("before-call.service-quotas.*", lambda **_: FakeBedrock.error(
+                    "AccessDeniedException", "not authorized to perform: servicequotas:ListServiceQuotas", 403))
+            else:
+                c.meta.events.register("before-call.service-quotas.*", _quotas_before_call)
+        elif service == "iam":
+            seen: dict = {}
+            c.meta.events.register("before-parameter-build.iam.SimulatePrincipalPolicy",
+                                   lambda params, **_: seen.update(params=dict(params)))
+
+            def simulate(model, **_):
+                params = seen["params"]
+                if state["simulate"] == "denied-to-simulate":
+                    return FakeBedrock.error("AccessDenied", "not authorized to perform: iam:SimulatePrincipalPolicy")
+                results = [{"EvalActionName": a, "EvalDecision": state["simulate"] if a == "iam:PassRole" else "allowed"}
+                           for a in params["ActionNames"]]
+                return FakeBedrock.ok({"EvaluationResults": results, "IsTruncated": False})
+            c.meta.events.register("before-call.iam.SimulatePrincipalPolicy", simulate)
+        return c
+
+    monkeypatch.setattr(aws, "client", client)
+    with moto.mock_aws():
+        yield type("Env", (), {"fake": lambda self, r="us-east-1": fakes.setdefault(r, FakeBedrock(r)),
+                               "state": state})()
+
+
+def run(**kwargs) -> preflight.Checklist:
+    kwargs.setdefault("today", TODAY)
+    kwargs.setdefault("installed_versions", {"boto3": "1.44.5", "botocore": "1.44.5"})
+    return preflight.run_preflight(**kwargs)
+
+
+def row(checklist: preflight.Checklist, prefix: str) -> preflight.Check:
+    matches = [c for c in checklist.checks if c.name.startswith(prefix)]
+    assert matches, f"no row {prefix!r} in {[c.name for c in checklist.checks]}"
+    return matches[0]
+
+
+# ---- scenarios ---------------------------------------------------------------------------
+
+
+def test_current_profile_passes_and_resolves_inference_profiles(env):
+    checklist = run(profile_name="current")
+    assert checklist.ok, checklist.render()
+    assert checklist.region == "us-east-1"
+    expected = {
+        role: f"us.{models.get(key).model_id}" if models.get(key).requires_profile else models.get(key).model_id
+        for role, key in models.profile("current").roles().items()
+    }
+    assert checklist.resolved_ids == expected
+    assert checklist.resolved_ids["student"] == "amazon.nova-lite-v1:0"
+    assert checklist.resolved_ids["judge_1"] == "us.anthropic.claude-sonnet-4-6"
+    assert checklist.resolved_ids["judge_2"] == "us.meta.llama3-3-70b-instruct-v1:0"
+    assert row(checklist, "region").status == PASS
+    assert row(checklist, "caller permissions").status == PASS
+    assert checklist.facts["concurrent_jobs"] == 2
+    assert checklist.facts["record_limit"] == 20000
+    assert row(checklist, "quota: records for Amazon Nova Lite").status == PASS
+    assert all(c.fix for c in checklist.checks if c.status == FAIL)
+
+
+def test_seed_2024_profile_reports_retired_models_with_replacements(env):
+    checklist = run(profile_name="seed-2024")
+    assert not checklist.ok
+    haiku = row(checklist, "lifecycle: Anthropic Claude 3 Haiku")
+    assert haiku.status == FAIL
+    assert "retired" in haiku.detail and "2026-09-10" in haiku.detail
+    assert "Amazon Nova Lite" in haiku.fix and "nova-lite" in haiku.fix
+    sonnet = row(checklist, "lifecycle: Anthropic Claude 3 Sonnet")
+    assert sonnet.status == FAIL and "claude-sonnet-4-6" in sonnet.fix
+    assert "llama3-3-70b" in row(checklist, "lifecycle: Meta Llama 3 70B").fix
+    assert "student" not in checklist.resolved_ids  # a retired model is never invoked
+    with pytest.raises(preflight.PreflightError, match="Nova Lite"):
+        checklist.require()
+
+
+def test_llama_student_in_us_east_1_reports_region_with_fix(env):
+    checklist = run(profile_name="current", region="us-east-1", student="llama3-1-8b")
+    region = row(checklist, "region")
+    assert region.status == FAIL
+    assert "us-east-1" in region.detail
+    assert "us-west-2" in region.fix and "WORKSHOP_REGION=us-west-2" in region.fix
+    ok = run(profile_name="current", region="us-west-2", student="llama3-1-8b")
+    assert row(ok, "region").status == PASS
+
+
+def test_workshop_region_env_overrides_profile_region(env, monkeypatch):
+    monkeypatch.setenv("WORKSHOP_REGION", "us-west-2")
+    checklist = run(profile_name="current")
+    assert checklist.region == "us-west-2"
+    assert row(checklist, "region").status == FAIL  # Nova fine-tuning is us-east-1 only
+    assert "us-east-1" in row(checklist, "region").fix
+
+
+def test_legacy_is_refused_unless_allowed_and_always_near_end_of_life(env):
+    fake = env.fake()
+    pro = models.get("nova-pro").model_id
+    fake.catalog[pro] = _details(pro, status="LEGACY", eol=(TODAY + timedelta(days=200)).isoformat())
+    refused = row(run(), "lifecycle: Amazon Nova Pro")
+    assert refused.status == FAIL and "allow_legacy=True" in refused.fix
+    allowed = run(allow_legacy=True)
+    assert row(allowed, "lifecycle: Amazon Nova Pro").status == WARN
+    assert "Provisioned Throughput" in row(allowed, "lifecycle: Amazon Nova Pro").detail
+    assert allowed.ok
+    fake.catalog[pro] = _details(pro, status="LEGACY", eol=(TODAY + timedelta(days=60)).isoformat())
+    near = row(run(allow_legacy=True), "lifecycle: Amazon Nova Pro")
+    assert near.status == FAIL and "90 days" in near.detail
+
+
+def test_end_of_life_inside_workshop_window_is_refused_even_when_active(env):
+    fake = env.fake()
+    lite = models.get("nova-lite").model_id
+    fake.catalog[lite] = _details(lite, eol=(TODAY + timedelta(days=5)).isoformat())
+    assert row(run(workshop_window_days=10), "lifecycle: Amazon Nova Lite").status == FAIL
+    assert row(run(workshop_window_days=3), "lifecycle: Amazon Nova Lite").status == PASS
+
+
+def test_old_sdk_gets_the_pip_fix():
+    checklist = preflight.Checklist("current", "us-east-1")
+    preflight.check_versions(checklist, {"boto3": "1.28.57", "botocore": "1.31.57"})
+    assert [c.status for c in checklist.checks] == [FAIL, FAIL]
+    assert '%pip install --upgrade "boto3>=1.44,<2"' in checklist.checks[0].fix
+    assert "restart the kernel" in checklist.checks[0].fix
+    ok = preflight.Checklist("current", "us-east-1")
+    preflight.check_versions(ok)  # the installed SDK
+    assert all(c.status == PASS for c in ok.checks)
+
+
+def test_access_not_enabled_from_availability(env):
+    env.fake().availability[models.get("claude-sonnet-4-6").model_id] = {"entitlementAvailability": "NOT_AVAILABLE"}
+    access = row(run(), "access: Anthropic Claude Sonnet 4.6")
+    assert access.status == FAIL and "use-case form" in access.fix
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("You don't have access to the model with the specified model ID.", "use-case form"),
+    ("User: arn:aws:sts::1:assumed-role/R/s is not authorized to perform: bedrock:InvokeModel", "notebook-caller"),
+    ("... with an explicit deny in a service control policy", "administrator"),
+])
+def test_one_token_probe_maps_access_denied_messages(env, message, expected):
+    fake = env.fake()
+    fake.denied["GetFoundationModelAvailability"] = "not authorized to perform: bedrock:GetFoundationModelAvailability"
+    fake.converse_error = ("AccessDeniedException", message)
+    access = row(run(), "access: Amazon Nova Lite")
+    assert access.status == FAIL and expected in access.fix
+
+
+def test_probe_success_and_probe_disabled(env):
+    fake = env.fake()
+    fake.denied["GetFoundationModelAvailability"] = "not authorized"
+    assert row(run(), "access: Amazon Nova Lite").status == PASS
+    assert "Converse" in fake.calls
+    assert row(run(invoke_probe=False), "access: Amazon Nova Lite").status == WARN
+
+
+def test_caller_permissions_denied_or_not_checkable(env):
+    env.state["simulate"] = "implicitDeny"
+    perms = row(run(), "caller permissions")
+    assert perms.status == FAIL and "iam:PassRole" in perms.detail and "notebook-caller" in perms.fix
+    env.state["simulate"] = "explicitDeny"
+    assert "administrator" in row(run(), "caller permissions").fix
+    env.state["simulate"] = "denied-to-simulate"
+    perms = row(run(), "caller permissions")
+    assert perms.status == WARN and "could not check" in perms.detail
+
+
+def test_quotas_degrade_gracefully_when_denied(env):
+    env.state["quotas"] = "denied"
+    checklist = run()
+    quota = row(checklist, "quotas")
+    assert quota.status == WARN and "could not read" in quota.detail
+    assert checklist.facts["record_limit"] == preflight.DEFAULT_RECORD_LIMIT
+    assert checklist.ok
+
+
+def test_list_foundation_models_denied_gives_iam_fix(env):
+    env.fake().denied["ListFoundationModels"] = "User x is not authorized to perform: bedrock:ListFoundationModels"
+    region = row(run(), "region")
+    assert region.status == FAIL and "notebook-caller" in region.fix
+
+
+def test_no_credentials_stops_early(env, monkeypatch):
+    from botocore.exceptions import NoCredentialsError
+
+    real = aws.client
+
+    def client(service, region=None, **kwargs):
+        c = real(service, region, **kwargs)
+        if service == "sts":
+            def boom(**_):
+                raise NoCredentialsError()
+            c.meta.events.register("before-call.sts.GetCallerIdentity", boom)
+        return c
+
+    monkeypatch.setattr(aws, "client", client)
+    checklist = run()
+    identity = row(checklist, "AWS identity")
+    assert identity.status == FAIL and "sandbox" in identity.fix
+    assert row(checklist, "Bedrock checks").status == WARN
+
+
+def test_render_frame_and_markdown(env):
+    checklist = run(profile_name="seed-2024")
+    text = checklist.render()
+    assert "✗ lifecycle: Anthropic Claude 3 Haiku" in text and "fix:" in text
+    markdown = checklist._repr_markdown_()
+    assert markdown.splitlines()[2] == "| | Check | Result | Fix |"
+    frame = checklist.frame()
+    assert list(frame.columns) == ["status", "check", "detail", "fix"]
+    assert set(frame["status"]) <= {PASS, FAIL, WARN}
+    assert len(frame) == len(checklist.checks)
+
+
+def test_progress_callback_sees_every_row(env):
+    seen = []
+    checklist = run(progress=seen.append)
+    assert seen == checklist.checks
+
+
+def test_check_requires_a_fix_for_failures():
+    with pytest.raises(ValueError):
+        preflight.Check("x", FAIL, "broken")
+
+
+def test_helpers():
+    assert preflight.geo_prefix("eu-central-1") == "eu"
+    assert preflight.geo_prefix("us-west-2") == "us"
+    quota_list = [{"QuotaName": "Sum of training and validation records for a Meta Llama 3.1 8B Instruct "
+                                "Fine-tuning job", "Value": 10000.0},
+                  {"QuotaName": "Sum of training and validation records for a Meta Llama 3.1 70B Instruct "
+                                "Fine-tuning job", "Value": 5.0}]
+    assert preflight.find_records_quota(quota_list, models.get("llama3-1-70b"))["Value"] == 5.0
+    assert preflight.find_records_quota(quota_list, models.get("nova-lite")) is None
+
+
+# ---- the sandbox's Service Quotas handler ----------------------------------------------------
+
+
+def _environ(target: str, body: dict, region: str = "us-west-2") -> dict:
+    raw = json.dumps(body).encode()
+    return {"REQUEST_METHOD": "POST", "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw),
+            "HTTP_X_AMZ_TARGET": f"ServiceQuotasV20190624.{target}",
+            "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential=sandbox/20261121/{region}/servicequotas/aws4_request"}
+
+
+def _parse(operation: str, status: int, headers, body: bytes) -> dict:
+    """Parse a handler response exactly as botocore would, and validate it against the output shape."""
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    model = botocore.session.get_session().get_service_model("service-quotas").operation_model(operation)
+    return create_parser("json").parse(
+        {"status_code": status, "headers": dict(headers), "body": body}, model.output_shape)
+
+
+def test_quotas_get_service_quota():
+    status, headers, body = quotas.handle(_environ("GetServiceQuota", {"ServiceCode": "bedrock",
+                                                                        "QuotaCode": "L-0406044C"}))
+    assert status == 200
+    quota = _parse("GetServiceQuota", status, headers, body)["Quota"]
+    assert quota["Value"] == 2.0 and quota["QuotaCode"] == "L-0406044C"
+    assert quota["QuotaArn"] == "arn:aws:servicequotas:us-west-2:123456789012:bedrock/L-0406044C"
+
+
+def test_quotas_default_and_unknown_codes():
+    status, _, body = quotas.handle(_environ("GetAWSDefaultServiceQuota",
+                                             {"ServiceCode": "bedrock", "QuotaCode": "L-79BA683B"}))
+    assert status == 200 and json.loads(body)["Quota"]["Value"] == 10000.0
+    for request in ({"ServiceCode": "ec2", "QuotaCode": "L-0406044C"}, {"ServiceCode": "bedrock", "QuotaCode": "L-X"}):
+        status, headers, body = quotas.handle(_environ("GetServiceQuota", request))
+        assert status == 400
+        assert json.loads(body)["__type"] == "NoSuchResourceException"
+        assert _parse("GetServiceQuota", status, headers, body)["Error"]["Code"] == "NoSuchResourceException"
+    status, _, body = quotas.handle(_environ("ListServiceQuotas", {"ServiceCode": "nope"}))
+    assert json.loads(body)["__type"] == "NoSuchResourceException"
+    status, _, body = quotas.handle(_environ("DeleteEverything", {}))
+    assert status == 400
+
+
+def test_quotas_list_paginates_and_parses():
+    seen, token = [], None
+    while True:
+        request = {"ServiceCode": "bedrock", "MaxResults": 4, **({"NextToken": token} if token else {})}
+        status, headers, body = quotas.handle(_environ("ListServiceQuotas", request))
+        page = _parse("ListServiceQuotas", status, headers, body)
+        seen += [q["QuotaCode"] for q in page["Quotas"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert len(seen) == len(quotas.QUOTAS) == len(set(seen))
+    assert "L-0406044C" in seen
+
+
+def test_quotas_through_a_real_boto3_client(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "sandbox")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "sandbox")
+    client = boto3.client("service-quotas", region_name="us-east-1")
+    client.meta.events.register("before-send.service-quotas.*", _quotas_over_wsgi)
+    quota = client.get_service_quota(ServiceCode="bedrock", QuotaCode="L-0406044C")["Quota"]
+    assert quota["Value"] == 2.0
+    pages = client.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock", PaginationConfig={"PageSize": 3})
+    assert sum(len(p["Quotas"]) for p in pages) == len(quotas.QUOTAS)
+    with pytest.raises(client.exceptions.NoSuchResourceException):
+        client.get_service_quota(ServiceCode="bedrock", QuotaCode="L-NOPE")
