@@ -471,3 +471,46 @@ def test_quotas_through_a_real_boto3_client(monkeypatch):
     assert sum(len(p["Quotas"]) for p in pages) == len(quotas.QUOTAS)
     with pytest.raises(client.exceptions.NoSuchResourceException):
         client.get_service_quota(ServiceCode="bedrock", QuotaCode="L-NOPE")
+
+
+# ---- against the real offline sandbox ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sandbox_url(tmp_path_factory):
+    sandbox = pytest.importorskip("utils.sandbox")
+    if not hasattr(sandbox, "start"):
+        pytest.skip("utils.sandbox.start not available yet")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("WORKSHOP_SANDBOX_DIR", str(tmp_path_factory.mktemp("sandbox")))
+    server = sandbox.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        mp.undo()
+
+
+@pytest.fixture
+def in_sandbox(sandbox_url, monkeypatch):
+    for var in ("AWS_PROFILE", "WORKSHOP_REGION"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sandbox_url)
+    monkeypatch.setenv("WORKSHOP_BACKEND", "sandbox")
+    return sandbox_url
+
+
+def test_sandbox_preflight_current_profile_passes(in_sandbox):
+    checklist = preflight.run_preflight("current", today=TODAY)
+    assert checklist.ok, checklist.render()
+    assert row(checklist, "caller permissions").status == WARN  # not emulated offline
+    assert checklist.facts["concurrent_jobs"] == 2  # answered by utils.sandbox.quotas
+    assert checklist.resolved_ids["judge_1"] == "us.anthropic.claude-sonnet-4-6"
+
+
+def test_sandbox_preflight_wrong_region_and_retired_profile(in_sandbox):
+    llama = preflight.run_preflight("current", region="us-east-1", student="llama3-1-8b", today=TODAY)
+    assert row(llama, "region").status == FAIL and "us-west-2" in row(llama, "region").fix
+    seed = preflight.run_preflight("seed-2024", today=TODAY)
+    haiku = row(seed, "lifecycle: Anthropic Claude 3 Haiku")
+    assert haiku.status == FAIL and "Nova Lite" in haiku.fix
