@@ -255,6 +255,42 @@ def _raw_path(environ: Environ) -> str:
     return quote(environ.get("PATH_INFO", "/"))
 
 
+_SHIMS_APPLIED = False
+
+
+def apply_moto_shims() -> None:
+    """Make moto's S3 treat every request as TLS, as Bedrock workshop clients' HTTPS calls are.
+
+    moto 5.2.5 ignores bucket-policy conditions, so the usual TLS-only statement
+    (``Deny`` when ``aws:SecureTransport`` is ``false``) would deny every object call.
+    Real S3 evaluates the condition; for HTTPS clients it never matches. We drop exactly
+    those statements before moto evaluates a bucket policy. Idempotent.
+    """
+    global _SHIMS_APPLIED
+    if _SHIMS_APPLIED:
+        return
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        policy = json.loads(self.policy)
+        statements = policy.get("Statement", [])
+        statements = statements if isinstance(statements, list) else [statements]
+        kept = [
+            st for st in statements
+            if not (st.get("Effect") == "Deny"
+                    and str(st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false")
+        ]
+        if not kept:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(action, resource)
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
+    _SHIMS_APPLIED = True
+
+
 class SandboxApp:
     """The WSGI application: admin routes, Bedrock, Service Quotas, then moto."""
 
@@ -262,6 +298,7 @@ class SandboxApp:
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWS managed policies exist
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+        apply_moto_shims()
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.bedrock = bedrock or Bedrock(Config())
         self.started = time.time()
