@@ -287,11 +287,35 @@ def _tables(text: str) -> tuple[str, list[Row]]:
     return "".join(pieces), [r for r in rows if r[0]]
 
 
+_BLOCK_START = re.compile(r"^\s*(?:[-*+•]\s|\d+[.)]\s|#|\||>|```)")
+
+
+def _unwrap(text: str) -> str:
+    """Join hard-wrapped lines of a paragraph (markdown documents wrap at ~100 columns).
+
+    A line continues the previous one unless either is blank, it starts a list item,
+    heading, table row or quote, or it starts a new document label (``Doc 2:``).
+    """
+    out: list[str] = []
+    for line in text.split("\n"):
+        previous = out[-1] if out else ""
+        continues = (
+            previous.strip() and line.strip() and not _BLOCK_START.match(line)
+            and not _DOC_START.match(line) and not _LABEL_ONLY.match(line)
+            and not previous.lstrip().startswith(("#", "|"))
+        )
+        if continues:
+            out[-1] = previous.rstrip() + " " + line.strip()
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
 def _units_from(text: str, doc: int | None, start: int) -> list[Unit]:
     rest, rows = _tables(text)
     units = [Unit(r, doc, start + i, "row", cells) for i, (r, cells) in enumerate(rows)]
     position = start + len(units)
-    for line in rest.split("\n"):
+    for line in _unwrap(rest).split("\n"):
         line = _CONTEXT_LABEL.sub("", line)
         line = re.sub(r"^\s*(?:[-*+•]|\d+[.)])\s+", "", line)
         if not line.strip() or line.lstrip().startswith("#") or _LABEL_ONLY.match(line):
@@ -562,13 +586,16 @@ def json_request(text: str) -> tuple[list[str], int, bool] | None:
     """Detect a request for JSON records with named keys: (keys, count, as an array) or None."""
     if not re.search(r"\bjson\b", text, re.IGNORECASE):
         return None
-    match = re.search(r"\b(?:keys|fields|properties|attributes|key|field)\b[^.\n]{0,240}", text, re.IGNORECASE)
-    if not match:
-        return None
-    keys = []
-    for key in re.findall(r"[\"`'“‘]([A-Za-z_][A-Za-z0-9_ \-]{0,40}?)[\"`'”’]", match.group(0)):
-        if key not in keys:
-            keys.append(key)
+    # The instruction naming the keys usually comes last, after documents that may say "key"
+    # themselves, so take the last mention that actually names quoted keys.
+    keys: list[str] = []
+    for match in reversed(list(re.finditer(
+            r"\b(?:keys|fields|properties|attributes|key|field)\b[^.\n]{0,240}", text, re.IGNORECASE))):
+        for key in re.findall(r"[\"`'“‘]([A-Za-z_][A-Za-z0-9_ \-]{0,40}?)[\"`'”’]", match.group(0)):
+            if key not in keys:
+                keys.append(key)
+        if keys:
+            break
     if not keys:
         return None
     count_match = re.search(
