@@ -8,6 +8,7 @@ import boto3
 import pytest
 
 from utils import s3
+from utils.sandbox.server import apply_moto_shims
 
 REGION = "us-west-2"
 
@@ -22,36 +23,10 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    _treat_requests_as_tls(monkeypatch)
+    # moto ignores bucket-policy conditions: the sandbox's shim makes it honour aws:SecureTransport.
+    apply_moto_shims()
     with moto.mock_aws():
         yield boto3.client("s3", region_name=REGION)
-
-
-def _treat_requests_as_tls(monkeypatch) -> None:
-    """moto 5.2.5 ignores bucket-policy conditions, so a TLS-only Deny would deny every object call.
-
-    Real S3 evaluates ``aws:SecureTransport`` (true for boto3's HTTPS calls). Make moto do the same by
-    dropping Deny statements that only apply to non-TLS requests. The sandbox server needs the same shim.
-    """
-    from moto.iam.access_control import IAMPolicy, PermissionResult
-    from moto.s3.models import FakeBucket
-
-    def get_permission(self, action, resource):
-        if self.policy is None:
-            return PermissionResult.NEUTRAL
-        policy = json.loads(self.policy)
-        statements = policy.get("Statement", [])
-        statements = statements if isinstance(statements, list) else [statements]
-        kept = [
-            st for st in statements
-            if not (st.get("Effect") == "Deny"
-                    and str(st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false")
-        ]
-        if not kept:
-            return PermissionResult.NEUTRAL
-        return IAMPolicy(json.dumps({**policy, "Statement": kept})).is_action_permitted(action, resource)
-
-    monkeypatch.setattr(FakeBucket, "get_permission", get_permission)
 
 
 @pytest.fixture
@@ -195,15 +170,9 @@ def test_parse_uri():
         s3.parse_uri("https://b/k")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="moto 5.2.5 ignores bucket-policy conditions, so the TLS-only Deny blocks every object call in the "
-           "sandbox server until it applies the same shim as _treat_requests_as_tls (reported to the sandbox owner)",
-)
 def test_sandbox_bucket_is_usable_after_tls_policy(tmp_path, monkeypatch):
-    sandbox = pytest.importorskip("utils.sandbox")
-    if not hasattr(sandbox, "start"):
-        pytest.skip("utils.sandbox.start not available yet")
+    from utils import sandbox
+
     monkeypatch.setenv("WORKSHOP_SANDBOX_DIR", str(tmp_path))
     monkeypatch.setenv("WORKSHOP_BACKEND", "sandbox")
     with sandbox.start() as server:
