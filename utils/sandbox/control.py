@@ -475,6 +475,8 @@ class Bedrock:
         self.deployments: dict[str, Deployment] = {}
         self.batch_jobs: dict[str, InvocationJob] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        # Runtime calls served, per model ID: what a real account would be billed for.
+        self.usage: dict[str, dict[str, int]] = {}
 
     @property
     def account(self) -> str:
@@ -1610,6 +1612,11 @@ class Bedrock:
         completion = standins.generate(prompt, target.behaviour)
         if faults and self.faults.malformed_output():
             completion = standins.malformed(completion)
+        with self.lock:
+            counts = self.usage.setdefault(model_id, {"calls": 0, "input_tokens": 0, "output_tokens": 0})
+            counts["calls"] += 1
+            counts["input_tokens"] += completion.input_tokens
+            counts["output_tokens"] += completion.output_tokens
         if latency:
             time.sleep(latency)
         latency_ms = int((time.monotonic() - started) * 1000)

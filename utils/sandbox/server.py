@@ -11,7 +11,7 @@ Dispatch is on the SigV4 credential scope of the ``Authorization`` header
 * anything else (iam, s3, sts, ...) and unsigned requests: moto's server app, unmodified.
 
 Admin routes (unsigned JSON): ``GET /_sandbox/health``, ``POST /_sandbox/reset``,
-``GET|POST /_sandbox/config``. Requests are validated against the botocore service
+``GET|POST /_sandbox/config``, ``GET /_sandbox/usage`` (runtime calls and tokens per model). Requests are validated against the botocore service
 model the way the service does (patterns, maximum lengths, enums) and answered with
 the operation's modeled HTTP code; errors use Bedrock's JSON error shape with the
 ``x-amzn-ErrorType`` header so botocore raises the right exception class.
@@ -331,7 +331,10 @@ class SandboxApp:
                 return _json_response(start_response, 200, {
                     "status": "ok", "pid": os.getpid(), "uptime": round(time.time() - self.started, 3),
                     "catalog": self.bedrock.config.catalog,
+                    "invocations": sum(u["calls"] for u in self.bedrock.usage.values()),
                 })
+            if route == "usage" and method == "GET":
+                return _json_response(start_response, 200, {"models": self.bedrock.usage})
             if route == "reset" and method == "POST":
                 self.bedrock.reset()
                 return _json_response(start_response, 200, {"status": "reset"})
