@@ -38,7 +38,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def record(name: str, value: Any, *, label: str = "", show: bool = True) -> Any:
+def record(name: str, value: Any, *, label: str = "", show: bool = True) -> None:
     """Record a headline number (or small table) for the run report, and show it."""
     payload = {"name": name, "value": _jsonable(value), "label": label or name}
     text = f"recorded {payload['label']}: {_short(payload['value'])}"
@@ -46,12 +46,11 @@ def record(name: str, value: Any, *, label: str = "", show: bool = True) -> Any:
         from IPython.display import display
     except ImportError:  # plain Python: nothing to collect, just print
         print(text)
-        return value
+        return
     if show:
         display({RECORD_MIME: payload, "text/plain": text}, raw=True)
     else:
         display({RECORD_MIME: payload}, raw=True)
-    return value
 
 
 def _short(value: Any) -> str:

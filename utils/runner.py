@@ -95,7 +95,6 @@ def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "WORKSHOP_STATE_DIR": str(state_dir),
-        "MPLBACKEND": "Agg",
     }
 
 

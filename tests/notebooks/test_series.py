@@ -62,6 +62,19 @@ def execute(notebook: Path, out_dir: Path, parameters: dict) -> dict:
     return report.collect(output)
 
 
+def account_snapshot() -> dict:
+    """Roles, managed-policy versions, buckets and bucket settings: what a rerun of 01 must not change."""
+    c = clients()
+    buckets = sorted(b["Name"] for b in c["s3"].list_buckets()["Buckets"])
+    return {
+        "roles": sorted((r["RoleName"], r["RoleId"]) for r in c["iam"].list_roles()["Roles"]),
+        "policies": sorted((p["PolicyName"], p["DefaultVersionId"]) for p in c["iam"].list_policies(Scope="Local")["Policies"]),
+        "buckets": buckets,
+        "bucket_policies": [c["s3"].get_bucket_policy(Bucket=b)["Policy"] for b in buckets],
+        "ledger": [(e.kind, e.identifier) for e in state().ledger],
+    }
+
+
 def state() -> WorkshopState:
     return WorkshopState.load(WORKSHOP_ID)
 
@@ -136,6 +149,11 @@ def test_notebook_runs_in_order(notebook, sandbox_env, tmp_path_factory, request
     out_dir.mkdir(exist_ok=True)
     recorded = execute(notebook, out_dir, CI_PARAMETERS[notebook.stem])
     CHECKS[notebook.stem](recorded)
+    if notebook.stem == "01_permissions":
+        # Idempotency: a rerun changes nothing (same roles, policy versions, buckets, settings).
+        before = account_snapshot()
+        execute(notebook, out_dir, CI_PARAMETERS[notebook.stem])
+        assert account_snapshot() == before
     if notebook.stem == "04_fine_tuning":
         # Idempotency: a rerun finds the same job, creates nothing, and records the same model.
         before = state().get("custom_model_arn")

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.unit.conftest import use_in_process_moto
 from utils import iam
 from utils import state as ws
 
@@ -20,12 +21,7 @@ def aws_env(monkeypatch):
     """In-process moto with the utils.aws 'aws' backend (default chain inside the mock)."""
     import moto
 
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    use_in_process_moto(monkeypatch, REGION)
     monkeypatch.setattr(iam, "_sleep", lambda _s: None)
     with moto.mock_aws():
         yield boto3.client("iam", region_name=REGION)

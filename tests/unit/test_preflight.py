@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from tests.unit.conftest import use_in_process_moto
 from utils import aws, models, preflight
 from utils.preflight import FAIL, PASS, WARN
 from utils.sandbox import quotas
@@ -148,12 +149,7 @@ def env(monkeypatch):
     """moto for STS/IAM; fake Bedrock; Service Quotas through the sandbox handler."""
     import moto
 
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "WORKSHOP_REGION"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    use_in_process_moto(monkeypatch, "us-east-1")
     fakes: dict[str, FakeBedrock] = {}
     state = {"simulate": "allowed", "quotas": "handler"}
     real_client = aws.client

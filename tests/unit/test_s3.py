@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 
+from tests.unit.conftest import use_in_process_moto
 from utils import s3
 from utils.sandbox.server import apply_moto_shims
 
@@ -17,12 +18,7 @@ REGION = "us-west-2"
 def aws_env(monkeypatch):
     import moto
 
-    for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    use_in_process_moto(monkeypatch, REGION)
     # moto ignores bucket-policy conditions: the sandbox's shim makes it honour aws:SecureTransport.
     apply_moto_shims()
     with moto.mock_aws():

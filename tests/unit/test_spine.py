@@ -12,7 +12,6 @@ import pytest
 from utils import aws, customization, models, report, runner, synthetic
 from utils.state import WorkshopState, name, role_name, tag_list, tags, validate_workshop_id
 
-
 # ---- registry -----------------------------------------------------------------------------
 
 def test_current_profile_defaults():
