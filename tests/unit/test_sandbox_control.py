@@ -614,3 +614,25 @@ def test_unemulated_operation_is_a_validation_error(sandbox: Env) -> None:
     with pytest.raises(ClientError) as exc:
         sandbox.client("bedrock").list_evaluation_jobs()
     assert code(exc) == "ValidationException" and "ListEvaluationJobs" in message(exc)
+
+
+def test_custom_model_answers_depend_on_data_not_on_random_ids(sandbox: Env) -> None:
+    """Two jobs on the same data and hyperparameters give models that answer identically,
+    even though their ARNs (random 12-character IDs, as on Bedrock) differ; other data differs."""
+    runtime = sandbox.client("bedrock-runtime")
+    first, second = run_job(sandbox), run_job(sandbox)
+    other = run_job(sandbox, records=[conversation(i + 100) for i in range(40)])
+    assert first["outputModelArn"] != second["outputModelArn"]
+
+    def ask(model_arn: str) -> str:
+        name = unique("dep")
+        br = sandbox.client("bedrock")
+        arn = br.create_custom_model_deployment(modelDeploymentName=name, modelArn=model_arn)[
+            "customModelDeploymentArn"]
+        wait_for(lambda: br.get_custom_model_deployment(customModelDeploymentIdentifier=arn), "status", ("Active",))
+        reply = runtime.converse(modelId=arn, messages=[
+            {"role": "user", "content": [{"text": "What was the revenue of segment 3 in 2019?"}]}])
+        return reply["output"]["message"]["content"][0]["text"]
+
+    assert ask(first["outputModelArn"]) == ask(second["outputModelArn"])
+    assert ask(other["outputModelArn"]) != ask(first["outputModelArn"])

@@ -1574,7 +1574,7 @@ class Bedrock:
 
         if isinstance(target, CustomModel):
             behaviour = ModelBehaviour(
-                model_id=target.arn, kind="custom", training_pairs=list(target.training_pairs),
+                model_id=target.base.model_id, kind="custom", training_pairs=list(target.training_pairs),
                 hyperparameters=dict(target.hyperparameters), name=target.name,
             )
             return Target(target.base.body, behaviour, fault_key, target.base.model_id)
