@@ -621,7 +621,10 @@ def test_custom_model_answers_depend_on_data_not_on_random_ids(sandbox: Env) -> 
     even though their ARNs (random 12-character IDs, as on Bedrock) differ; other data differs."""
     runtime = sandbox.client("bedrock-runtime")
     first, second = run_job(sandbox), run_job(sandbox)
-    other = run_job(sandbox, records=[conversation(i + 100) for i in range(40)])
+    terse = [conversation(i) for i in range(40)]
+    for record in terse:  # same questions, a terse answer style: "21 million."
+        record["messages"][1]["content"][0]["text"] = record["messages"][1]["content"][0]["text"].split(" was ")[1]
+    other = run_job(sandbox, records=terse)
     assert first["outputModelArn"] != second["outputModelArn"]
 
     def ask(model_arn: str) -> str:
@@ -630,8 +633,12 @@ def test_custom_model_answers_depend_on_data_not_on_random_ids(sandbox: Env) -> 
         arn = br.create_custom_model_deployment(modelDeploymentName=name, modelArn=model_arn)[
             "customModelDeploymentArn"]
         wait_for(lambda: br.get_custom_model_deployment(customModelDeploymentIdentifier=arn), "status", ("Active",))
-        reply = runtime.converse(modelId=arn, messages=[
-            {"role": "user", "content": [{"text": "What was the revenue of segment 3 in 2019?"}]}])
+        prompt = ("Doc 1: Segment 3 sells storage systems. Its revenue in 2019 was 21 million dollars, "
+                  "up from 18 million in 2018. Doc 2: Segment 4 sells services.\n\n"
+                  "Question: Which products does segment 3 sell, and how did its revenue change?")
+        behaviour = sandbox.server.bedrock.resolve_runtime("us-east-1", arn).behaviour
+        assert behaviour.kind == "custom" and behaviour.model_id == first["baseModelArn"].split("/", 1)[1]
+        reply = runtime.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": prompt}]}])
         return reply["output"]["message"]["content"][0]["text"]
 
     assert ask(first["outputModelArn"]) == ask(second["outputModelArn"])
