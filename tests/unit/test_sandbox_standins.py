@@ -238,3 +238,21 @@ def test_custom_model_learns_a_line_template_from_its_data() -> None:
     model = ModelBehaviour("meta.llama3-1-8b-instruct-v1:0", "custom", pairs, {"epochCount": "3"})
     out = generate(Prompt("", [("user", tatqa("What was the Broadband revenue in 2019?"))], 50), model)
     assert out.text == "Answer: 1,320.6\nScale: million"
+
+
+def test_judge_inline_pairwise_prompt_and_missing_response() -> None:
+    """A plain prompt that quotes both answers inline still gets a pairwise verdict, never a rating."""
+    prompt = ("Which answer to 'What is the capital of France?' is better? A: 'Paris is the capital of France.' "
+              "B: 'London.' Reference: Paris is the capital of France. Answer [[A]], [[B]] or [[C]] for a tie.")
+    out = generate(Prompt("", [("user", prompt)], 200), JUDGE_MODEL).text
+    assert out.endswith("[[A]]")
+    missing = generate(Prompt("", [("user", "Compare the two answers and reply [[A]], [[B]] or [[C]].")], 200),
+                       JUDGE_MODEL).text
+    assert missing.endswith("[[C]]") and "Rating" not in missing
+
+
+def test_numbers_count_in_retrieval() -> None:
+    """Single-digit tokens matter: 'item 3' retrieves item 3's training answer, not item 0's."""
+    pairs = [(f"What is item {i}?", f"Item {i} is a widget of size {i}.") for i in range(10)]
+    custom = ModelBehaviour("amazon.nova-lite-v1:0", kind="custom", training_pairs=pairs)
+    assert generate(Prompt("", [("user", "What is item 3?")], 50), custom).text == "Item 3 is a widget of size 3."

@@ -131,7 +131,7 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     """Stemmed lower-case tokens without stopwords: the unit of every overlap score here."""
-    return [_stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    return [_stem(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 def _digest(*parts: str) -> int:
@@ -832,11 +832,13 @@ _SECTIONS = {
         r"<(?:response|answer|assistant)_?a>(.*?)</(?:response|answer|assistant)_?a>",
         r"(?:^|\n)\s*(?:#+\s*)?(?:Response|Answer|Assistant) A\s*:?\s*\n?(.*?)(?=\n\s*(?:#+\s*)?"
         r"(?:Response|Answer|Assistant) B\b)",
+        r"\bA\s*[:=]\s*[\"'“‘](.+?)[\"'”’](?=[\s,.;]|$)",  # inline: A: 'Paris' and B: 'London'
     ),
     "b": (
         r"\[The Start of Assistant B's Answer\](.*?)\[The End of Assistant B's Answer\]",
         r"<(?:response|answer|assistant)_?b>(.*?)</(?:response|answer|assistant)_?b>",
         r"(?:^|\n)\s*(?:#+\s*)?(?:Response|Answer|Assistant) B\s*:?\s*\n?(.*?)(?=\n\s*\n\s*[A-Z\[#]|\Z)",
+        r"\bB\s*[:=]\s*[\"'“‘](.+?)[\"'”’](?=[\s,.;]|$)",
     ),
     "single": (
         r"\[The Start of Assistant's Answer\](.*?)\[The End of Assistant's Answer\]",
@@ -906,6 +908,11 @@ def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = N
         if part:
             context = context.replace(part, " ")
     basis = "the reference answer" if reference else "the question and the supplied context"
+    pairwise = "[[A]]" in text and "[[B]]" in text and "[[rating]]" not in text.lower()
+    if pairwise and (answer_a is None or answer_b is None):
+        missing = "A" if answer_a is None else "B"
+        return (f"I could not find response {missing} in the prompt, so I cannot prefer either response."
+                "\n\nFinal verdict: [[C]]")
     if answer_a is None or answer_b is None:
         single = _section(text, "single") or answer_a or answer_b or ""
         score = judge_score(single, question, reference, context, len(content_words(reference or question)) * 3)
