@@ -99,6 +99,11 @@ def client(service: str, region: str | None = None, **kwargs: object):
     return sess.client(service, **kwargs)
 
 
+def configured_region(default: str) -> str:
+    """``$WORKSHOP_REGION`` if set (the preflight's fixes suggest it), else ``default``."""
+    return os.environ.get(REGION_ENV) or default
+
+
 def region_of(region: str | None = None) -> str:
     """The region a session would use."""
     return session(region).region_name or DEFAULT_REGION

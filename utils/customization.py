@@ -83,9 +83,9 @@ def hyperparameters_for(base_model: str, **overrides: float | int | None) -> dic
     return values
 
 
-def find_job(name: str, *, client: Any = None) -> dict[str, Any] | None:
+def find_job(name: str, *, region: str | None = None, client: Any = None) -> dict[str, Any] | None:
     """The job with this name, or None (Get accepts the name)."""
-    bedrock = client or aws.client("bedrock")
+    bedrock = client or aws.client("bedrock", region)
     try:
         return bedrock.get_model_customization_job(jobIdentifier=name)
     except ClientError as err:
@@ -94,14 +94,14 @@ def find_job(name: str, *, client: Any = None) -> dict[str, Any] | None:
         raise
 
 
-def ensure_job(plan: JobPlan, *, client: Any = None) -> tuple[str, bool]:
+def ensure_job(plan: JobPlan, *, region: str | None = None, client: Any = None) -> tuple[str, bool]:
     """Create the job unless one with the same deterministic name exists. Returns (ARN, created).
 
     A rerun finds the earlier job by name, so it never trains (or bills) twice. A job
     that failed or was stopped is not retried silently: change the workshop id or
     delete nothing and fix the cause first.
     """
-    bedrock = client or aws.client("bedrock")
+    bedrock = client or aws.client("bedrock", region)
     existing = find_job(plan.job_name, client=bedrock)
     if existing:
         return existing["jobArn"], False
@@ -114,11 +114,12 @@ def wait_for_job(
     *,
     timeout_s: float = 6 * 3600,
     poll_s: float = 60,
+    region: str | None = None,
     client: Any = None,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Poll until the job ends (botocore has no waiter for it). Raises JobFailed or TimeoutError."""
-    bedrock = client or aws.client("bedrock")
+    bedrock = client or aws.client("bedrock", region)
     deadline = time.monotonic() + timeout_s
     while True:
         description = bedrock.get_model_customization_job(jobIdentifier=job)
@@ -151,13 +152,15 @@ def metrics_keys(output_uri: str, job_arn: str) -> tuple[str, str]:
     return bucket, f"{prefix}/{folder}" if prefix else folder
 
 
-def read_metrics(output_uri: str, job_arn: str, *, client: Any = None) -> dict[str, pd.DataFrame]:
+def read_metrics(
+    output_uri: str, job_arn: str, *, region: str | None = None, client: Any = None
+) -> dict[str, pd.DataFrame]:
     """Training and validation metric CSVs as DataFrames (empty ones if not written yet).
 
     The validation file's folder differs between sources (bedrock-api.md §3), so any
     ``validation_metrics.csv`` under ``validation_artifacts/`` is accepted.
     """
-    s3 = client or aws.client("s3")
+    s3 = client or aws.client("s3", region)
     bucket, prefix = metrics_keys(output_uri, job_arn)
     frames = {"training": pd.DataFrame(), "validation": pd.DataFrame()}
     paginator = s3.get_paginator("list_objects_v2")

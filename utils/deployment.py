@@ -27,10 +27,10 @@ def _get_or_none(call, **kwargs) -> dict[str, Any] | None:
 
 
 def ensure_on_demand_deployment(
-    name: str, model_arn: str, workshop_id: str, *, client: Any = None
+    name: str, model_arn: str, workshop_id: str, *, region: str | None = None, client: Any = None
 ) -> tuple[str, bool]:
     """Create (or find) a custom model deployment. Returns (deployment ARN, created)."""
-    bedrock = client or aws.client("bedrock")
+    bedrock = client or aws.client("bedrock", region)
     existing = _get_or_none(bedrock.get_custom_model_deployment, customModelDeploymentIdentifier=name)
     if existing:
         return existing["customModelDeploymentArn"], False
@@ -45,10 +45,10 @@ def ensure_on_demand_deployment(
 
 def ensure_provisioned_throughput(
     name: str, model_arn: str, workshop_id: str, *, model_units: int = 1,
-    commitment: str | None = None, client: Any = None,
+    commitment: str | None = None, region: str | None = None, client: Any = None,
 ) -> tuple[str, bool]:
     """Create (or find) a Provisioned Throughput. Billed hourly until deleted."""
-    bedrock = client or aws.client("bedrock")
+    bedrock = client or aws.client("bedrock", region)
     existing = _get_or_none(bedrock.get_provisioned_model_throughput, provisionedModelId=name)
     if existing:
         return existing["provisionedModelArn"], False
@@ -81,15 +81,17 @@ def wait_until(
         time.sleep(poll_s)
 
 
-def wait_for_deployment(arn: str, *, client: Any = None, **kwargs: Any) -> dict[str, Any]:
-    bedrock = client or aws.client("bedrock")
+def wait_for_deployment(arn: str, *, region: str | None = None, client: Any = None, **kwargs: Any) -> dict[str, Any]:
+    bedrock = client or aws.client("bedrock", region)
     return wait_until(
         lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn), "Active", **kwargs
     )
 
 
-def wait_for_provisioned_throughput(arn: str, *, client: Any = None, **kwargs: Any) -> dict[str, Any]:
-    bedrock = client or aws.client("bedrock")
+def wait_for_provisioned_throughput(
+    arn: str, *, region: str | None = None, client: Any = None, **kwargs: Any
+) -> dict[str, Any]:
+    bedrock = client or aws.client("bedrock", region)
     return wait_until(
         lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=arn), "InService", **kwargs
     )

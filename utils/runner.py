@@ -20,7 +20,6 @@ import argparse
 import ast
 import json
 import os
-import shlex
 import sys
 import time
 from collections.abc import Iterable
@@ -53,10 +52,33 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return pm.inspect_notebook(str(notebook))
 
 
+def _split_assignments(text: str) -> list[str]:
+    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes."""
+    tokens, current, depth, quote = [], "", 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char.isspace() and depth == 0:
+            if current:
+                tokens.append(current)
+            current = ""
+            continue
+        current += char
+    if quote or depth:
+        raise SystemExit(f"Unbalanced quotes or brackets in parameters: {text!r}")
+    return tokens + ([current] if current else [])
+
+
 def parse_params(text: str | None, pairs: Iterable[list[str]] = ()) -> dict[str, Any]:
     """``"a=1 b=text"`` plus ``[["c", "2"]]`` -> ``{"a": 1, "b": "text", "c": 2}``."""
     params: dict[str, Any] = {}
-    items = [tuple(token.split("=", 1)) for token in shlex.split(text or "")]
+    items = [tuple(token.split("=", 1)) for token in _split_assignments(text or "")]
     items += [tuple(pair) for pair in pairs]
     for item in items:
         if len(item) != 2 or not item[0]:
@@ -65,7 +87,7 @@ def parse_params(text: str | None, pairs: Iterable[list[str]] = ()) -> dict[str,
         try:
             params[name] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
-            params[name] = raw
+            params[name] = raw  # a bare word is a string: workshop_id=team-a
     return params
 
 

@@ -172,3 +172,37 @@ def test_runner_writes_run_folder(tmp_path):
     html = (tmp_path / "latest" / "report.html").read_text()
     assert "Sandbox numbers" in html and "token_f1" in html
     assert len(list((tmp_path / "t").glob("0*.ipynb"))) == 7
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({"profile_name": "seed-2024"}, ["Claude 3 Haiku", "retired", "Nova Lite"]),
+        ({"student": "llama3-1-8b", "region": "us-east-1"}, ["cannot be customized", "us-west-2"]),
+    ],
+    ids=["retired-seed-profile", "llama-in-us-east-1"],
+)
+def test_preflight_stops_01_with_the_fix(parameters, expected, sandbox_env, tmp_path):
+    """01 stops at its preflight, before creating anything, and names the fix."""
+    notebook = NOTEBOOKS[0]
+    with pytest.raises(pm.PapermillExecutionError) as failure:
+        execute(notebook, tmp_path, {"workshop_id": "preflight", **parameters})
+    message = str(failure.value)
+    assert all(text in message for text in expected), message
+    assert not [b for b in clients()["s3"].list_buckets()["Buckets"] if b["Name"].startswith("bedrock-ws-preflight-")]
+
+
+def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
+    """The seeds' Claude 3 Haiku experiment, on Provisioned Throughput, in the historical catalog.
+
+    pricing.md has no Haiku training or PT price, and the money guard refuses unknown prices,
+    so the replay passes the sandbox's true price (zero) explicitly.
+    """
+    monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
+    free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
+    results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3},
+                                runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
+    assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
+    models_seen = [row["model"] for row in results["metrics"]["evaluation_scores"]]
+    assert models_seen == ["Anthropic Claude 3 Haiku (base)", "Anthropic Claude 3 Haiku (fine-tuned)"]
+    assert results["cleanup"]["remaining"] == []

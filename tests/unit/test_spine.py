@@ -171,6 +171,8 @@ def test_report_html_marks_sandbox_numbers():
 def test_parse_params_types_and_errors():
     assert runner.parse_params("epochs=3 workshop_id=team-a ok=True", [["lr", "1e-5"]]) == {
         "epochs": 3, "workshop_id": "team-a", "ok": True, "lr": 1e-5}
+    assert runner.parse_params('price_overrides={"train_per_1k:x": 0.5, "y": 1} name="a b"') == {
+        "price_overrides": {"train_per_1k:x": 0.5, "y": 1}, "name": "a b"}
     with pytest.raises(SystemExit):
         runner.parse_params("noequals")
     with pytest.raises(SystemExit, match="Unknown parameter"):
