@@ -283,15 +283,13 @@ def check_environment(checklist: Checklist) -> None:
     kernel = kernel_name()
     python = ".".join(map(str, sys.version_info[:3]))
     checklist.facts.update(backend=backend, kernel=kernel, python=python, on_sagemaker=aws.on_sagemaker())
-    if backend == "sandbox":
-        checklist.add("environment", PASS, f"offline sandbox backend; kernel {kernel}, Python {python}")
-    elif aws.on_sagemaker():
+    if aws.on_sagemaker():
         checklist.add("environment", PASS, f"SageMaker notebook instance; kernel {kernel}, Python {python}")
     else:
         checklist.add(
             "environment", WARN,
-            f"not on a SageMaker notebook instance (kernel {kernel}, Python {python}); using the default "
-            f"credential chain. Attach {CALLER_POLICY} to that identity.",
+            f"not on a SageMaker notebook instance (backend {backend}, kernel {kernel}, Python {python}); "
+            f"credentials come from the environment. On AWS, attach {CALLER_POLICY} to that identity.",
         )
     if sys.version_info < (3, 11):  # noqa: UP036 - a learner's kernel may be older than ours
         checklist.add("python version", WARN, f"Python {python}; the series is tested on 3.11+")
@@ -552,9 +550,6 @@ def _permissions_row(checklist: Checklist, student: models.ModelSpec) -> None:
     account = checklist.facts.get("account")
     if not caller or not account:
         checklist.add(label, WARN, "could not check (no caller identity)")
-        return
-    if aws.backend() == "sandbox":
-        checklist.add(label, WARN, "could not check: the offline sandbox does not emulate iam:SimulatePrincipalPolicy")
         return
     principal = caller_principal_arn(caller, checklist.region)
     client = aws.client("iam", checklist.region)

@@ -19,6 +19,7 @@ the operation's modeled HTTP code; errors use Bedrock's JSON error shape with th
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -30,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
+from utils.sandbox import iam_simulate
 from utils.sandbox.control import ApiError, Bedrock, Config
 
 Environ = dict[str, Any]
@@ -320,6 +322,14 @@ class SandboxApp:
             status, headers, body = self.quotas.handle(environ)
             start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers))
             return [body]
+        if scope is not None and scope[1] == "iam":
+            # moto answers SimulatePrincipalPolicy with HTTP 500; everything else IAM is moto's.
+            raw = _read_body(environ)
+            if iam_simulate.wants(raw):
+                status, headers, body = iam_simulate.handle(raw)
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+                return [body]
+            environ["wsgi.input"] = io.BytesIO(raw)
         return self.moto_app(environ, start_response)
 
     # ---- admin ----------------------------------------------------------------------------
