@@ -53,6 +53,12 @@ def retry_config(**overrides: object) -> Config:
 def _environment() -> dict[str, str]:
     """Endpoint and credentials for the backend; empty on AWS (default chain)."""
     if backend() == "aws":
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        if "127.0.0.1" in endpoint or "localhost" in endpoint:
+            raise RuntimeError(
+                f"{BACKEND_ENV}=aws but AWS_ENDPOINT_URL={endpoint} points at a local sandbox: "
+                "unset AWS_ENDPOINT_URL (or use WORKSHOP_BACKEND=sandbox)."
+            )
         return {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
@@ -113,10 +119,6 @@ def account_id(region: str | None = None) -> str:
     return client("sts", region).get_caller_identity()["Account"]
 
 
-def caller_arn(region: str | None = None) -> str:
-    return client("sts", region).get_caller_identity()["Arn"]
-
-
 @lru_cache(maxsize=1)
 def _sagemaker_api():
     """``(get_execution_role, Session)`` from the SageMaker SDK 2.x or 3.x, or ``None``."""
@@ -156,3 +158,27 @@ def sagemaker_default_bucket(region: str | None = None) -> str | None:
         return sm_session(boto_session=session(region)).default_bucket()
     except Exception:  # noqa: BLE001
         return None
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+NOT_FOUND = frozenset({"ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "NoSuchKey", "404"})
+
+
+def error(exc: BaseException) -> tuple[str, str]:
+    """``(code, message)`` of a botocore ``ClientError``; ``(class name, text)`` of anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+        err = response["Error"]
+        return str(err["Code"]), str(err.get("Message", ""))
+    return type(exc).__name__, str(exc)
+
+
+def error_code(exc: BaseException) -> str:
+    """The botocore error code (``ThrottlingException``), else the exception's class name."""
+    return error(exc)[0]
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True when the service says the resource does not exist."""
+    return error_code(exc) in NOT_FOUND

@@ -32,6 +32,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from utils.aws import error_code  # re-exported: engine.error_code
+
 __all__ = ["run_calls", "load_checkpoint", "error_code", "UsageTally", "usage_from_response"]
 
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
@@ -78,16 +80,6 @@ def load_checkpoint(checkpoint: str | Path, key: str = "id") -> dict[Key, dict[s
             if previous is None or _is_error(previous):
                 rows[item_key] = row
     return rows
-
-
-def error_code(exc: BaseException) -> str:
-    """The botocore error code of an exception (``ThrottlingException``), else its class name."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, Mapping):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    return type(exc).__name__
 
 
 def _call_with_retries(

@@ -185,9 +185,7 @@ def _dumps(document: Mapping[str, Any] | str) -> str:
 # ---- eventual consistency ---------------------------------------------------------------
 
 
-def _error(exc: ClientError) -> tuple[str, str]:
-    err = exc.response.get("Error", {})
-    return err.get("Code", ""), err.get("Message", "")
+_error = aws.error
 
 
 def is_eventual_consistency_error(exc: BaseException) -> bool:

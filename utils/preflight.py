@@ -170,11 +170,7 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
 
 
-def _error(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return str(err.get("Code", "")), str(err.get("Message", ""))
-    return type(exc).__name__, str(exc)
+_error = aws.error
 
 
 def _denied(code: str) -> bool:
@@ -674,7 +670,7 @@ def run_preflight(
     workshop_window_days: int = WORKSHOP_WINDOW_DAYS,
     *,
     today: date | None = None,
-    invoke_probe: bool = True,
+    invoke_probe: bool = False,
     check_permissions: bool = True,
     installed_versions: dict[str, str] | None = None,
     progress: Callable[[Check], None] | None = None,

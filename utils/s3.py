@@ -55,8 +55,7 @@ def parse_uri(s3_uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+_code = aws.error_code
 
 
 def _status(exc: ClientError) -> int:

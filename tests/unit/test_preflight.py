@@ -306,16 +306,18 @@ def test_one_token_probe_maps_access_denied_messages(env, message, expected):
     fake = env.fake()
     fake.denied["GetFoundationModelAvailability"] = "not authorized to perform: bedrock:GetFoundationModelAvailability"
     fake.converse_error = ("AccessDeniedException", message)
-    access = row(run(), "access: Amazon Nova Lite")
+    access = row(run(invoke_probe=True), "access: Amazon Nova Lite")
     assert access.status == FAIL and expected in access.fix
 
 
 def test_probe_success_and_probe_disabled(env):
     fake = env.fake()
     fake.denied["GetFoundationModelAvailability"] = "not authorized"
-    assert row(run(), "access: Amazon Nova Lite").status == PASS
+    assert row(run(invoke_probe=True), "access: Amazon Nova Lite").status == PASS
     assert "Converse" in fake.calls
-    assert row(run(invoke_probe=False), "access: Amazon Nova Lite").status == WARN
+    calls = len(fake.calls)
+    assert row(run(), "access: Amazon Nova Lite").status == WARN  # the default never spends
+    assert "Converse" not in fake.calls[calls:]
 
 
 def test_caller_permissions_denied_or_not_checkable(env):
