@@ -82,6 +82,37 @@ def not_found(message: str) -> ApiError:
     return ApiError("ResourceNotFoundException", message)
 
 
+class S3WriteError(Exception):
+    """The service could not write an output object (bucket deleted, ...)."""
+
+    def __init__(self, bucket: str, key: str) -> None:
+        super().__init__(f"{bucket}/{key}")
+        self.bucket = bucket
+        self.key = key
+
+    @property
+    def failure_message(self) -> str:
+        return (
+            "Amazon S3 perms missing (PutObject): Could not validate PutObject permissions to access "
+            f"S3 bucket: {self.bucket} at key {self.key}"
+        )
+
+
+INTERNAL_FAILURE = "Encountered an unexpected error when processing the request, please try again"
+
+
+def _failure_message(exc: BaseException) -> str:
+    return exc.failure_message if isinstance(exc, S3WriteError) else INTERNAL_FAILURE
+
+
+def _log_internal(what: str, exc: BaseException) -> None:
+    import sys
+    import traceback
+
+    print(f"sandbox: internal error advancing {what}: {exc!r}", file=sys.stderr, flush=True)
+    traceback.print_exception(exc, file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------
@@ -193,7 +224,11 @@ class MotoBridge:
         return None if obj is None else bytes(obj.value)
 
     def put_object(self, bucket: str, key: str, data: bytes) -> None:
-        self._s3().put_object(bucket, key, data)
+        """Write an object; :class:`S3WriteError` if moto refuses (e.g. the bucket is gone)."""
+        try:
+            self._s3().put_object(bucket, key, data)
+        except Exception as exc:  # noqa: BLE001 - MissingBucket and friends
+            raise S3WriteError(bucket, key) from exc
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         try:
@@ -336,6 +371,7 @@ class CustomizationJob:
     modified: float = 0.0
     end_time: float | None = None
     stop_at: float | None = None
+    stop_requested: float | None = None
     prepared: bool = False
     train_end: float | None = None
     result: training.TrainingResult | None = None
@@ -529,23 +565,64 @@ class Bedrock:
         now = time.time() if now is None else now
         with self.lock:
             for job in list(self.jobs.values()):
-                self._advance_job(job, now)
-            for pt in self.throughputs.values():
-                if pt.status == "Creating" and now >= pt.ready_at:
-                    pt.status, pt.modified = "InService", pt.ready_at
-                if pt.status == "Updating" and pt.update_ready_at is not None and now >= pt.update_ready_at:
-                    pt.status, pt.modified = "InService", pt.update_ready_at
-                    if pt.desired_target is not None:
-                        pt.target, pt.model_arn = pt.desired_target, pt.desired_model_arn
-                        pt.desired_target = None
-            for dep in self.deployments.values():
-                if dep.status == "Creating" and now >= dep.ready_at:
-                    dep.status, dep.updated = "Active", dep.ready_at
-                if dep.update_status == "Updating" and dep.update_ready_at is not None and now >= dep.update_ready_at:
-                    dep.model = dep.update_model or dep.model
-                    dep.update_status, dep.updated = "UpdateCompleted", dep.update_ready_at
+                self._advance_job_safely(job, now)
+            for pt in list(self.throughputs.values()):
+                try:
+                    self._advance_throughput(pt, now)
+                except Exception as exc:  # noqa: BLE001 - one resource must not break every request
+                    _log_internal(f"provisioned throughput {pt.arn}", exc)
+            for dep in list(self.deployments.values()):
+                try:
+                    self._advance_deployment(dep, now)
+                except Exception as exc:  # noqa: BLE001
+                    _log_internal(f"deployment {dep.arn}", exc)
             for batch in list(self.batch_jobs.values()):
-                self._advance_batch(batch, now)
+                self._advance_batch_safely(batch, now)
+
+    @staticmethod
+    def _advance_throughput(pt: ProvisionedThroughput, now: float) -> None:
+        if pt.status == "Creating" and now >= pt.ready_at:
+            pt.status, pt.modified = "InService", pt.ready_at
+        if pt.status == "Updating" and pt.update_ready_at is not None and now >= pt.update_ready_at:
+            pt.status, pt.modified = "InService", pt.update_ready_at
+            if pt.desired_target is not None:
+                pt.target, pt.model_arn = pt.desired_target, pt.desired_model_arn
+                pt.desired_target = None
+
+    @staticmethod
+    def _advance_deployment(dep: Deployment, now: float) -> None:
+        if dep.status == "Creating" and now >= dep.ready_at:
+            dep.status, dep.updated = "Active", dep.ready_at
+        if dep.update_status == "Updating" and dep.update_ready_at is not None and now >= dep.update_ready_at:
+            dep.model = dep.update_model or dep.model
+            dep.update_status, dep.updated = "UpdateCompleted", dep.update_ready_at
+
+    def _advance_job_safely(self, job: CustomizationJob, now: float) -> None:
+        """``_advance_job``; an error (e.g. the output bucket deleted mid-job) fails only this job."""
+        try:
+            self._advance_job(job, now)
+        except Exception as exc:  # noqa: BLE001 - never let one job's error reach other requests
+            if job.status in TERMINAL_JOB:
+                _log_internal(f"customization job {job.arn}", exc)
+                return
+            at = job.train_end if job.prepared and job.train_end is not None else min(now, job.validation_end)
+            self._fail(job, _failure_message(exc), max(job.created, min(at, now)))
+            if not isinstance(exc, S3WriteError):
+                _log_internal(f"customization job {job.arn}", exc)
+
+    def _advance_batch_safely(self, job: InvocationJob, now: float) -> None:
+        """``_advance_batch``; an error fails only this batch job."""
+        try:
+            self._advance_batch(job, now)
+        except Exception as exc:  # noqa: BLE001 - never let one job's error reach other requests
+            if job.status in TERMINAL_BATCH:
+                _log_internal(f"batch job {job.arn}", exc)
+                return
+            at = min(now, job.phase_end(3))
+            job.status, job.message = "Failed", _failure_message(exc)
+            job.end_time = job.modified = max(job.modified, at)
+            if not isinstance(exc, S3WriteError):
+                _log_internal(f"batch job {job.arn}", exc)
 
     # ====================================================================================
     # Foundation models and inference profiles
@@ -749,37 +826,45 @@ class Bedrock:
         return out
 
     def _status_details(self, job: CustomizationJob) -> dict[str, Any]:
-        """Sub-statuses of the validation, data-processing and training phases."""
+        """Sub-statuses of the validation, data-processing and training phases.
+
+        A stopped (or stopping) job froze at its stop request: phases that had finished are
+        ``Completed``, the running one shows the job's status, later ones ``NotStarted``.
+        No phase is modified after the job's ``endTime``.
+        """
         phases = (
             ("validationDetails", job.created, job.validation_end),
             ("dataProcessingDetails", job.validation_end, job.processing_end),
             ("trainingDetails", job.processing_end, job.train_end),
         )
         now = time.time()
+        horizon = now if job.end_time is None else min(now, job.end_time)
+        stopped = job.status in ("Stopping", "Stopped")
+        frozen = job.stop_requested if stopped and job.stop_requested is not None else None
         out: dict[str, Any] = {}
         for key, start, end in phases:
             if job.status == "Failed":
                 status = "Failed" if key == "validationDetails" else "NotStarted"
                 if job.prepared and key != "validationDetails":
                     status = "Completed" if key == "dataProcessingDetails" else "Failed"
-            elif now < start:
-                status = "NotStarted"
-            elif end is not None and now >= end and job.status != "Stopping":
-                status = "Completed"
-            elif job.status in ("Stopping", "Stopped"):
-                stopped_at = job.stop_at or now
-                if stopped_at < start:
+            elif frozen is not None:
+                if frozen < start:
                     status = "NotStarted"
-                elif end is not None and stopped_at >= end:
+                elif end is not None and frozen >= end:
                     status = "Completed"
                 else:
                     status = job.status
+            elif now < start:
+                status = "NotStarted"
+            elif end is not None and now >= end:
+                status = "Completed"
             else:
                 status = "InProgress"
             entry: dict[str, Any] = {"status": status}
             if status != "NotStarted":
+                last = horizon if end is None else min(horizon, end)
                 entry["creationTime"] = iso(start)
-                entry["lastModifiedTime"] = iso(min(now, end) if end is not None else now)
+                entry["lastModifiedTime"] = iso(max(start, last))
             out[key] = entry
         return out
 
@@ -814,14 +899,14 @@ class Bedrock:
     def stop_model_customization_job(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             job = self._find_job(region, p["jobIdentifier"])
-            self._advance_job(job, time.time())
+            self._advance_job_safely(job, time.time())
             if job.status != "InProgress":
                 raise ApiError(
                     "ConflictException",
                     f"The model customization job {job.name} cannot be stopped because its status is {job.status}.",
                 )
             now = time.time()
-            job.status, job.modified = "Stopping", now
+            job.status, job.modified, job.stop_requested = "Stopping", now, now
             job.stop_at = now + 0.3 * job.scale
             return {}
 
@@ -1377,7 +1462,7 @@ class Bedrock:
     def stop_model_invocation_job(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             job = self._batch(region, p["jobIdentifier"])
-            self._advance_batch(job, time.time())
+            self._advance_batch_safely(job, time.time())
             if job.status in TERMINAL_BATCH or job.status == "Stopping":
                 raise ApiError(
                     "ConflictException",
