@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.unit.test_sandbox_control import job_kwargs
 from tests.unit.test_sandbox_support import (
     Env,
@@ -101,3 +104,56 @@ def test_stopped_job_phases_stay_stopped_and_before_end_time(sandbox: Env) -> No
             assert entry["lastModifiedTime"] <= job["endTime"]
     summary = br.list_model_customization_jobs(nameContains=job["jobName"])["modelCustomizationJobSummaries"][0]
     assert summary["statusDetails"]["dataProcessingDetails"]["status"] == "NotStarted"
+
+
+# ---- 3. a deleted custom model frees its name -------------------------------------------------------
+
+
+def test_custom_model_name_reusable_after_delete(sandbox: Env) -> None:
+    br = sandbox.client("bedrock")
+    name = unique("model")
+    arn = br.create_model_customization_job(**job_kwargs(sandbox, customModelName=name))["jobArn"]
+    job = wait_for(lambda: br.get_model_customization_job(jobIdentifier=arn), "status", ("Completed", "Failed"))
+    assert job["status"] == "Completed"
+    with pytest.raises(ClientError, match="currently in use"):
+        br.create_model_customization_job(**job_kwargs(sandbox, customModelName=name))
+    br.delete_custom_model(modelIdentifier=name)
+    again = br.create_model_customization_job(**job_kwargs(sandbox, customModelName=name))["jobArn"]
+    assert wait_for(lambda: br.get_model_customization_job(jobIdentifier=again), "status",
+                    ("Completed", "Failed"))["status"] == "Completed"
+
+
+# ---- 4. reset restarts the fault streams ------------------------------------------------------------
+
+
+def _fault_sequence(env: Env, n: int = 12) -> list[str]:
+    rt = env.client("bedrock-runtime")
+    out = []
+    for i in range(n):
+        try:
+            rt.converse(modelId="amazon.nova-lite-v1:0",
+                        messages=[{"role": "user", "content": [{"text": f"Question {i}?"}]}])
+            out.append("ok")
+        except ClientError as exc:
+            out.append(exc.response["Error"]["Code"])
+    return out
+
+
+def test_reset_makes_seeded_faults_reproducible(sandbox: Env) -> None:
+    from utils import sandbox as api
+
+    sandbox.configure(faults={"service_unavailable_rate": 0.5, "seed": 7, "rpm": 100})
+    try:
+        first = _fault_sequence(sandbox)
+        api.reset(sandbox.url)
+        second = _fault_sequence(sandbox)
+        assert "ok" in first and "ServiceUnavailableException" in first
+        assert second == first
+        # The RPM bucket restarts too: a 13th call within the minute passes only after a reset.
+        api.reset(sandbox.url)
+        sandbox.configure(faults={"service_unavailable_rate": 0.0, "rpm": 12})
+        assert _fault_sequence(sandbox) == ["ok"] * 12
+        api.reset(sandbox.url)
+        assert _fault_sequence(sandbox, 1) == ["ok"]
+    finally:
+        sandbox.configure(faults={"profile": "off"})

@@ -522,6 +522,7 @@ class Bedrock:
     def reset(self) -> None:
         with self.lock:
             self._clear()
+            self.faults.reset()
             self.moto.reset()
 
     def configure(self, knobs: dict[str, Any]) -> dict[str, Any]:
@@ -754,7 +755,7 @@ class Bedrock:
                 if job.region == region and job.name == p["jobName"]:
                     raise validation("The provided job name is currently in use.")
             if any(m.region == region and m.name == p["customModelName"] for m in self.models.values()) or any(
-                j.region == region and j.model_name == p["customModelName"] and j.status not in ("Failed", "Stopped")
+                j.region == region and j.model_name == p["customModelName"] and j.status in ("InProgress", "Stopping")
                 for j in self.jobs.values()
             ):
                 raise validation("The provided custom model name is currently in use.")

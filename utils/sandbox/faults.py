@@ -179,6 +179,11 @@ class Faults:
             self._settings = new
             self._reset_state()
 
+    def reset(self) -> None:
+        """Restart the buckets and random streams (settings are kept): a seed replays its faults."""
+        with self._lock:
+            self._reset_state()
+
     def settings(self) -> dict[str, Any]:
         """The current knobs (a JSON-serializable copy)."""
         with self._lock:
