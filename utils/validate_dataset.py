@@ -42,7 +42,7 @@ import math
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -302,6 +302,67 @@ def limits_for(
         max_total=_context_tokens(base_model),
         token_note="checked against the model's context size (no documented per-record limit)",
     )
+
+
+def combined_limits(base_model: str, customization_type: str = FINE_TUNING) -> Limits:
+    """Limits on training + validation records *together* (bedrock-api.md §2.2 and §10).
+
+    Only ``min_records``, ``max_records`` and ``count_note`` are set. Used with
+    ``validate_bytes(..., combined_counts=True)``, which then checks only the
+    per-file limits that really are per file, and :func:`check_combined_counts`.
+    """
+    family = models.family_of(base_model)
+    if family == "claude3":
+        return Limits(max_records=10_000, count_note="Claude 3 Haiku: at most 10,000 records in total")
+    if family in ("llama3.1", "llama3.2", "llama3.3"):
+        return Limits(min_records=100, max_records=10_000,
+                      count_note="Llama 3.x: 100-10,000 records in training + validation together")
+    if family == "titan":
+        cpt = customization_type == CONTINUED_PRE_TRAINING
+        return Limits(
+            max_records=100_000 if cpt else 10_000,
+            count_note=f"Titan quota: sum of training and validation records {'100,000' if cpt else '10,000'} (default)",
+        )
+    if family in ("nova", "nova2"):
+        return Limits(max_records=20_000, count_note="Amazon Nova: at most 20,000 records (uncertain)")
+    return Limits()
+
+
+def _per_file_limits(limits: Limits, base_model: str, split: str) -> Limits:
+    """``limits`` without the record-count limits that :func:`combined_limits` checks across files."""
+    family = models.family_of(base_model)
+    if family in ("llama3.1", "llama3.2", "llama3.3", "titan"):
+        return replace(limits, min_records=None, max_records=None)
+    if family in ("nova", "nova2"):
+        return replace(limits, max_records=None)
+    return limits  # Claude 3 Haiku and Cohere: per-file limits (Claude's total is checked as well)
+
+
+def check_combined_counts(
+    base_model: str, train_records: int, validation_records: int, customization_type: str = FINE_TUNING
+) -> list[Problem]:
+    """Problems with the number of training + validation records together (none when within limits)."""
+    limits = combined_limits(base_model, customization_type)
+    total = train_records + validation_records
+    note = f" ({limits.count_note})" if limits.count_note else ""
+    where = f"{train_records:,} training + {validation_records:,} validation records"
+    problems = []
+    if limits.min_records is not None and total < limits.min_records:
+        problems.append(Problem(
+            None, f"{where} = {total:,}, fewer than the minimum of {limits.min_records:,}{note}; add records",
+            KIND_COUNT,
+            f"The training and validation datasets have {total} records in total; at least "
+            f"{limits.min_records} are required",
+        ))
+    if limits.max_records is not None and total > limits.max_records:
+        problems.append(Problem(
+            None, f"{where} = {total:,}, more than the maximum of {limits.max_records:,}{note}; "
+            "sample them down or request a quota increase",
+            KIND_COUNT,
+            f"The training and validation datasets have {total} records in total; at most "
+            f"{limits.max_records} are allowed",
+        ))
+    return problems
 
 
 # --------------------------------------------------------------------------------------
@@ -757,10 +818,17 @@ def validate_bytes(
     customization_type: str = FINE_TUNING,
     filename: str = "train.jsonl",
     batch_size: int = 1,
+    combined_counts: bool = False,
 ) -> ValidationReport:
-    """Validate a JSONL file's bytes for ``base_model``; raise UsageError for a bad request."""
+    """Validate a JSONL file's bytes for ``base_model``; raise UsageError for a bad request.
+
+    ``combined_counts=True`` leaves out the record-count limits that apply to training
+    and validation records together; check those with :func:`check_combined_counts`.
+    """
     family, fmt = _resolve(base_model, customization_type, split)
     limits = limits_for(base_model, split, customization_type, batch_size)
+    if combined_counts:
+        limits = _per_file_limits(limits, base_model, split)
     report = ValidationReport(filename, base_model, fmt, split, customization_type)
     ctx = _Ctx(base_model, family, fmt, filename, report.problems, report.warnings)
     checker = _CHECKERS[fmt]

@@ -157,3 +157,45 @@ def test_reset_makes_seeded_faults_reproducible(sandbox: Env) -> None:
         assert _fault_sequence(sandbox, 1) == ["ok"]
     finally:
         sandbox.configure(faults={"profile": "off"})
+
+
+# ---- 5. record limits across training + validation --------------------------------------------------
+
+
+def _llama_job(env: Env, train: int, validation: int) -> dict:
+    from tests.unit.test_sandbox_control import LLAMA
+    from tests.unit.test_sandbox_support import prompt_completion
+
+    bucket = env.bucket("us-west-2")
+    br = env.client("bedrock", "us-west-2")
+    val = env.put_jsonl(bucket, "data/val.jsonl", [prompt_completion(1000 + i) for i in range(validation)], "us-west-2")
+    arn = br.create_model_customization_job(**job_kwargs(
+        env, region="us-west-2", base=LLAMA, records=[prompt_completion(i) for i in range(train)],
+        validation=False, validationDataConfig={"validators": [{"s3Uri": val}]},
+        hyperParameters={"epochCount": "1"},
+    ))["jobArn"]
+    return wait_for(lambda: br.get_model_customization_job(jobIdentifier=arn), "status", ("Completed", "Failed"))
+
+
+def test_llama_record_minimum_counts_training_plus_validation(sandbox: Env) -> None:
+    assert _llama_job(sandbox, 60, 50)["status"] == "Completed"
+    job = _llama_job(sandbox, 60, 30)
+    assert job["status"] == "Failed"
+    assert job["failureMessage"] == (
+        "The training and validation datasets have 90 records in total; at least 100 are required"
+    )
+
+
+def test_validate_dataset_default_still_checks_each_file() -> None:
+    import json
+
+    from tests.unit.test_sandbox_support import prompt_completion
+    from utils.validate_dataset import check_combined_counts, validate_bytes, validate_records
+
+    llama = "meta.llama3-1-8b-instruct-v1:0:128k"
+    records = [prompt_completion(i) for i in range(60)]
+    assert not validate_records(records, llama).ok  # the CLI's per-file behaviour is unchanged
+    data = "\n".join(json.dumps(r) for r in records).encode()
+    assert validate_bytes(data, llama, combined_counts=True).ok
+    assert not check_combined_counts(llama, 60, 50)
+    assert check_combined_counts(llama, 9_000, 1_500)[0].bedrock.endswith("at most 10000 are allowed")

@@ -998,13 +998,18 @@ class Bedrock:
         if message:
             return message
         assert train_data is not None
-        message = _validate_data(job, train_uri, train_data, "train")
+        message, train_count = _validate_data(job, train_uri, train_data, "train")
         if message:
             return message
+        val_count = 0
         for uri, data in validation_files:
-            message = _validate_data(job, uri, data, "validation")
+            message, count = _validate_data(job, uri, data, "validation")
             if message:
                 return message
+            val_count += count
+        message = _validate_combined_counts(job, train_count, val_count)
+        if message:
+            return message
         records = _records(train_data)
         val_records = [r for _, data in validation_files for r in _records(data)]
         pairs, texts = _pairs_and_texts(records)
@@ -1790,8 +1795,12 @@ def _pairs_and_texts(records: list[dict[str, Any]]) -> tuple[list[tuple[str, str
     return pairs, [t for t in texts if t]
 
 
-def _validate_data(job: CustomizationJob, uri: str, data: bytes, split: str) -> str | None:
-    """Bedrock's failureMessage for an invalid data file, or None."""
+def _validate_data(job: CustomizationJob, uri: str, data: bytes, split: str) -> tuple[str | None, int]:
+    """(Bedrock's failureMessage for an invalid data file or None, its record count).
+
+    Record-count limits that apply to training + validation together are left to
+    :func:`_validate_combined_counts`.
+    """
     filename = uri.rsplit("/", 1)[-1]
     if job.customization_type in ("FINE_TUNING", "CONTINUED_PRE_TRAINING"):
         try:
@@ -1803,23 +1812,34 @@ def _validate_data(job: CustomizationJob, uri: str, data: bytes, split: str) -> 
             try:
                 report = validate_bytes(
                     data, job.base.model_id, split=split, customization_type=job.customization_type,
-                    filename=filename, batch_size=int(hp.get("batchSize", 1)),
+                    filename=filename, batch_size=int(hp.get("batchSize", 1)), combined_counts=True,
                 )
             except UsageError as exc:
-                return str(exc)
-            return None if report.ok else report.failure_message()
+                return str(exc), 0
+            return (None if report.ok else report.failure_message()), report.records
     # Distillation prompts (and the fallback): JSONL with user turns.
+    invalid = f"Unable to parse Amazon S3 file: {filename}. Data files must conform to JSONL format."
     try:
         records = _records(data)
     except ValueError:
-        return f"Unable to parse Amazon S3 file: {filename}. Data files must conform to JSONL format."
+        return invalid, 0
     if not records:
-        return f"Unable to parse Amazon S3 file: {filename}. Data files must conform to JSONL format."
+        return invalid, 0
     for rec in records:
         if not isinstance(rec.get("messages"), list) or not rec["messages"]:
             return (
                 f"Input data at {filename} must follow '{{\"schemaVersion\": \"bedrock-conversation-2024\", "
                 "\"system\": [{\"text\": \"<system>\"}], \"messages\": [{\"role\": \"user\", "
                 "\"content\": [{\"text\": \"<prompt>\"}]}]}' format"
-            )
-    return None
+            ), len(records)
+    return None, len(records)
+
+
+def _validate_combined_counts(job: CustomizationJob, train: int, validation: int) -> str | None:
+    """failureMessage when training + validation records together break the model's limits."""
+    if job.customization_type not in ("FINE_TUNING", "CONTINUED_PRE_TRAINING"):
+        return None
+    from utils.validate_dataset import check_combined_counts
+
+    problems = check_combined_counts(job.base.model_id, train, validation, job.customization_type)
+    return (problems[0].bedrock or problems[0].message) if problems else None
