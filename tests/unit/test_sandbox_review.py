@@ -168,11 +168,14 @@ def _llama_job(env: Env, train: int, validation: int) -> dict:
 
     bucket = env.bucket("us-west-2")
     br = env.client("bedrock", "us-west-2")
-    val = env.put_jsonl(bucket, "data/val.jsonl", [prompt_completion(1000 + i) for i in range(validation)], "us-west-2")
+    extra: dict = {}
+    if validation:
+        val = env.put_jsonl(bucket, "data/val.jsonl", [prompt_completion(1000 + i) for i in range(validation)],
+                            "us-west-2")
+        extra["validationDataConfig"] = {"validators": [{"s3Uri": val}]}
     arn = br.create_model_customization_job(**job_kwargs(
         env, region="us-west-2", base=LLAMA, records=[prompt_completion(i) for i in range(train)],
-        validation=False, validationDataConfig={"validators": [{"s3Uri": val}]},
-        hyperParameters={"epochCount": "1"},
+        validation=False, hyperParameters={"epochCount": "1"}, **extra,
     ))["jobArn"]
     return wait_for(lambda: br.get_model_customization_job(jobIdentifier=arn), "status", ("Completed", "Failed"))
 
@@ -199,3 +202,23 @@ def test_validate_dataset_default_still_checks_each_file() -> None:
     assert validate_bytes(data, llama, combined_counts=True).ok
     assert not check_combined_counts(llama, 60, 50)
     assert check_combined_counts(llama, 9_000, 1_500)[0].bedrock.endswith("at most 10000 are allowed")
+
+
+# ---- 6. a LEGACY base model makes its customizable variants LEGACY ------------------------------------
+
+
+def test_legacy_base_marks_variants_and_refuses_their_pt(sandbox: Env) -> None:
+    from tests.unit.test_sandbox_control import LLAMA
+
+    west = sandbox.client("bedrock", "us-west-2")
+    custom = _llama_job(sandbox, 100, 0)["outputModelArn"]
+    sandbox.configure(legacy_models={"meta.llama3-1-8b-instruct-v1:0": {"legacyTime": "2026-11-01"}})
+    try:
+        lifecycle = west.get_foundation_model(modelIdentifier=LLAMA)["modelDetails"]["modelLifecycle"]
+        assert lifecycle["status"] == "LEGACY" and "legacyTime" in lifecycle
+        for model_id in (LLAMA, custom):
+            with pytest.raises(ClientError, match="Legacy"):
+                west.create_provisioned_model_throughput(
+                    modelUnits=1, provisionedModelName=unique("pt"), modelId=model_id, commitmentDuration="OneMonth")
+    finally:
+        sandbox.configure(legacy_models={})

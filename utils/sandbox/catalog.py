@@ -71,6 +71,8 @@ class FoundationModel:
     end_of_life: str | None = None
     # Geographic prefixes of system-defined inference profiles for this model.
     profile_prefixes: tuple[str, ...] = ()
+    # For a customizable ``:<context>`` variant: the model it is a variant of.
+    base_id: str | None = None
 
     @property
     def requires_profile(self) -> bool:
@@ -120,7 +122,7 @@ def _variants(base: FoundationModel, suffix: str, customizations: tuple[str, ...
         output_modalities=base.output_modalities, streaming=base.streaming, status=base.status,
         start_of_life=base.start_of_life, legacy_time=base.legacy_time,
         public_extended_access_time=base.public_extended_access_time,
-        end_of_life=base.end_of_life,
+        end_of_life=base.end_of_life, base_id=base.model_id,
     )
 
 
@@ -274,12 +276,20 @@ class Catalog:
         bare = identifier.rsplit("foundation-model/", 1)[-1]
         return bare in RETIRED and bare not in self._models
 
+    def _override(self, model: FoundationModel) -> dict[str, str] | None:
+        """The ``legacy_models`` entry of a model, or of the model a ``:<context>`` variant belongs to."""
+        if model.model_id in self.legacy:
+            return self.legacy[model.model_id]
+        if model.base_id is not None and model.base_id in self.legacy:
+            return self.legacy[model.base_id]
+        return None
+
     def status(self, model: FoundationModel) -> str:
-        """ACTIVE or LEGACY, honouring the ``legacy_models`` override."""
-        return "LEGACY" if model.model_id in self.legacy else model.status
+        """ACTIVE or LEGACY, honouring the ``legacy_models`` override (a base model's covers its variants)."""
+        return "LEGACY" if self._override(model) is not None else model.status
 
     def lifecycle(self, model: FoundationModel) -> dict[str, Any]:
-        override = self.legacy.get(model.model_id)
+        override = self._override(model)
         out: dict[str, Any] = {"status": self.status(model)}
         dates = {
             "startOfLifeTime": model.start_of_life,
