@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
 import boto3
 import botocore.session
@@ -182,3 +185,34 @@ def error_code(exc: BaseException) -> str:
 def is_not_found(exc: BaseException) -> bool:
     """True when the service says the resource does not exist."""
     return error_code(exc) in NOT_FOUND
+
+
+# ---- waiting ---------------------------------------------------------------------------------
+
+def poll_until(
+    describe: Callable[[], dict[str, Any]], ready: str, *, failed: tuple[str, ...] = ("Failed",),
+    status_key: str = "status", timeout_s: float = 3600, poll_s: float = 30,
+    on_poll: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Poll ``describe()`` until its status is ``ready`` (Bedrock has no botocore waiters).
+
+    Raises ``RuntimeError`` with the resource's ``failureMessage`` on a failed status and
+    ``TimeoutError`` when ``timeout_s`` passes (the resource itself keeps going).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        description = describe()
+        if on_poll:
+            on_poll(description)
+        status = description[status_key]
+        if status == ready:
+            return description
+        if status in failed:
+            reason = description.get("failureMessage") or description.get("message") or "no failure message"
+            raise RuntimeError(f"Status {status}: {reason}")
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"Still {status} after {timeout_s:.0f} s. It keeps running (and may keep billing): "
+                "rerun this cell to keep waiting, or stop it in 07_cleanup."
+            )
+        time.sleep(poll_s)

@@ -6,8 +6,9 @@ Billing happens when a job is created, so notebooks call
 
 from __future__ import annotations
 
+import hashlib
 import io
-import time
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,6 @@ from botocore.exceptions import ClientError
 
 from utils import aws, models
 from utils.state import tag_list
-
-TERMINAL = ("Completed", "Failed", "Stopped")
 
 
 class JobFailed(RuntimeError):
@@ -41,9 +40,14 @@ class JobPlan:
     customization_type: str = "FINE_TUNING"
 
     def request(self) -> dict[str, Any]:
-        """Keyword arguments for ``create_model_customization_job``."""
+        """Keyword arguments for ``create_model_customization_job``.
+
+        The job name doubles as the idempotency token: a create that botocore retries
+        after a timeout returns the same job instead of failing on the name.
+        """
         request: dict[str, Any] = {
             "jobName": self.job_name,
+            "clientRequestToken": self.job_name,
             "customModelName": self.model_name,
             "roleArn": self.role_arn,
             "baseModelIdentifier": self.base_model,
@@ -57,6 +61,20 @@ class JobPlan:
         if self.validation_uri:
             request["validationDataConfig"] = {"validators": [{"s3Uri": self.validation_uri}]}
         return request
+
+
+def fingerprint(base_model: str, hyperparameters: dict[str, str], training_data: bytes,
+                validation_data: bytes = b"", customization_type: str = "FINE_TUNING") -> str:
+    """8 hex characters that change whenever the job would train something different.
+
+    Names built from it are deterministic (a rerun finds its job) yet never reuse a job
+    trained on other data or settings.
+    """
+    digest = hashlib.sha256()
+    for part in (base_model, customization_type, json.dumps(hyperparameters, sort_keys=True)):
+        digest.update(part.encode() + b"\0")
+    digest.update(hashlib.sha256(training_data).digest() + hashlib.sha256(validation_data).digest())
+    return digest.hexdigest()[:8]
 
 
 def hyperparameters_for(base_model: str, **overrides: float | int | None) -> dict[str, str]:
@@ -89,7 +107,7 @@ def find_job(name: str, *, region: str | None = None, client: Any = None) -> dic
     try:
         return bedrock.get_model_customization_job(jobIdentifier=name)
     except ClientError as err:
-        if err.response["Error"]["Code"] in ("ResourceNotFoundException", "ValidationException"):
+        if aws.is_not_found(err):
             return None
         raise
 
@@ -97,16 +115,32 @@ def find_job(name: str, *, region: str | None = None, client: Any = None) -> dic
 def ensure_job(plan: JobPlan, *, region: str | None = None, client: Any = None) -> tuple[str, bool]:
     """Create the job unless one with the same deterministic name exists. Returns (ARN, created).
 
-    A rerun finds the earlier job by name, so it never trains (or bills) twice. A job
-    that failed or was stopped is not retried silently: change the workshop id or
-    delete nothing and fix the cause first.
+    A rerun finds the earlier job by name, so it never trains (or bills) twice. An
+    earlier job that failed, was stopped, or whose model has since been deleted is
+    not reused silently: the error says what to change.
     """
     bedrock = client or aws.client("bedrock", region)
     existing = find_job(plan.job_name, client=bedrock)
-    if existing:
-        return existing["jobArn"], False
-    response = bedrock.create_model_customization_job(**plan.request())
-    return response["jobArn"], True
+    if existing is None:
+        return bedrock.create_model_customization_job(**plan.request())["jobArn"], True
+    status = existing["status"]
+    if status in ("Failed", "Stopped"):
+        raise JobFailed(
+            f"Job {plan.job_name} already exists and ended {status}: "
+            f"{existing.get('failureMessage', 'no failureMessage')}. Job records cannot be deleted; "
+            "fix the cause (the data or the settings change the job's name) and rerun."
+        )
+    if status == "Completed":
+        try:
+            bedrock.get_custom_model(modelIdentifier=existing["outputModelArn"])
+        except ClientError as err:
+            if not aws.is_not_found(err):
+                raise
+            raise JobFailed(
+                f"Job {plan.job_name} completed earlier, but its custom model was deleted (07_cleanup). "
+                "Rerun from 01_permissions after cleanup, or use a new workshop_id."
+            ) from err
+    return existing["jobArn"], False
 
 
 def wait_for_job(
@@ -118,25 +152,15 @@ def wait_for_job(
     client: Any = None,
     on_poll: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll until the job ends (botocore has no waiter for it). Raises JobFailed or TimeoutError."""
+    """Poll until the job completes. Raises JobFailed (with Bedrock's failureMessage) or TimeoutError."""
     bedrock = client or aws.client("bedrock", region)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        description = bedrock.get_model_customization_job(jobIdentifier=job)
-        if on_poll:
-            on_poll(description)
-        status = description["status"]
-        if status == "Completed":
-            return description
-        if status in ("Failed", "Stopped"):
-            reason = description.get("failureMessage", "no failureMessage")
-            raise JobFailed(f"Job {description['jobName']} ended {status}: {reason}")
-        if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"Job {description['jobName']} still {status} after {timeout_s:.0f} s. It keeps "
-                "running (and billing); rerun this cell to keep waiting, or stop it in notebook 07."
-            )
-        time.sleep(poll_s)
+    try:
+        return aws.poll_until(
+            lambda: bedrock.get_model_customization_job(jobIdentifier=job), "Completed",
+            failed=("Failed", "Stopped"), timeout_s=timeout_s, poll_s=poll_s, on_poll=on_poll,
+        )
+    except RuntimeError as err:  # a Failed or Stopped status; TimeoutError passes through
+        raise JobFailed(f"Job {job} ended. {err}") from err
 
 
 def job_id(job_arn: str) -> str:

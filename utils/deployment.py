@@ -6,7 +6,6 @@ Both cost money on AWS; notebooks call :func:`utils.costs.guard` first. Every
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,14 +13,12 @@ from botocore.exceptions import ClientError
 from utils import aws
 from utils.state import tag_list
 
-_NOT_FOUND = ("ResourceNotFoundException", "ValidationException")
-
 
 def _get_or_none(call, **kwargs) -> dict[str, Any] | None:
     try:
         return call(**kwargs)
     except ClientError as err:
-        if err.response["Error"]["Code"] in _NOT_FOUND:
+        if aws.is_not_found(err):
             return None
         raise
 
@@ -33,12 +30,15 @@ def ensure_on_demand_deployment(
     bedrock = client or aws.client("bedrock", region)
     existing = _get_or_none(bedrock.get_custom_model_deployment, customModelDeploymentIdentifier=name)
     if existing:
+        if existing["modelArn"] != model_arn:  # a newer model: swap it in behind the same deployment
+            bedrock.update_custom_model_deployment(customModelDeploymentIdentifier=name, modelArn=model_arn)
         return existing["customModelDeploymentArn"], False
     response = bedrock.create_custom_model_deployment(
         modelDeploymentName=name,
         modelArn=model_arn,
         description=f"Bedrock fine-tuning workshop {workshop_id}",
         tags=tag_list(workshop_id, key="key", value="value"),
+        clientRequestToken=name,
     )
     return response["customModelDeploymentArn"], True
 
@@ -51,39 +51,24 @@ def ensure_provisioned_throughput(
     bedrock = client or aws.client("bedrock", region)
     existing = _get_or_none(bedrock.get_provisioned_model_throughput, provisionedModelId=name)
     if existing:
+        if existing["modelArn"] != model_arn:  # a newer custom model of the same base
+            bedrock.update_provisioned_model_throughput(provisionedModelId=name, desiredModelId=model_arn)
         return existing["provisionedModelArn"], False
     request: dict[str, Any] = {
         "provisionedModelName": name,
         "modelId": model_arn,
         "modelUnits": model_units,
         "tags": tag_list(workshop_id, key="key", value="value"),
+        "clientRequestToken": name,
     }
     if commitment:
         request["commitmentDuration"] = commitment
     return bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"], True
 
 
-def wait_until(
-    describe, ready: str, *, failed: tuple[str, ...] = ("Failed",), status_key: str = "status",
-    timeout_s: float = 3600, poll_s: float = 30,
-) -> dict[str, Any]:
-    """Poll ``describe()`` until its status is ``ready``; raise on a failed status or timeout."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        description = describe()
-        status = description[status_key]
-        if status == ready:
-            return description
-        if status in failed:
-            raise RuntimeError(f"Status {status}: {description.get('failureMessage', '')}")
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"Still {status} after {timeout_s:.0f} s; rerun the cell to keep waiting")
-        time.sleep(poll_s)
-
-
 def wait_for_deployment(arn: str, *, region: str | None = None, client: Any = None, **kwargs: Any) -> dict[str, Any]:
     bedrock = client or aws.client("bedrock", region)
-    return wait_until(
+    return aws.poll_until(
         lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn), "Active", **kwargs
     )
 
@@ -92,6 +77,6 @@ def wait_for_provisioned_throughput(
     arn: str, *, region: str | None = None, client: Any = None, **kwargs: Any
 ) -> dict[str, Any]:
     bedrock = client or aws.client("bedrock", region)
-    return wait_until(
+    return aws.poll_until(
         lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=arn), "InService", **kwargs
     )

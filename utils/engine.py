@@ -23,6 +23,7 @@ InvokeModel token-count headers.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -34,7 +35,7 @@ from typing import Any
 
 from utils.aws import error_code  # re-exported: engine.error_code
 
-__all__ = ["run_calls", "load_checkpoint", "error_code", "UsageTally", "usage_from_response"]
+__all__ = ["run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response"]
 
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
 OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
@@ -50,6 +51,22 @@ def _check_key(value: Any, key: str) -> Key:
 
 def _is_error(row: Mapping[str, Any]) -> bool:
     return bool(row.get("error"))
+
+
+def item_id(*parts: Any) -> str:
+    """A short, stable key for a call from everything that determines its answer.
+
+    Use the model ID, the prompt and the settings: change any of them and the call is
+    made again instead of replaying a stale checkpoint row.
+    """
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode("utf-8")).hexdigest()
+    return digest[:16]
+
+
+def pending(items: Iterable[dict[str, Any]], checkpoint: str | Path, key: str = "id") -> list[dict[str, Any]]:
+    """The items a rerun of :func:`run_calls` would still call (no successful row yet)."""
+    done = {k for k, row in load_checkpoint(checkpoint, key).items() if "error" not in row}
+    return [item for item in items if item[key] not in done]
 
 
 def load_checkpoint(checkpoint: str | Path, key: str = "id") -> dict[Key, dict[str, Any]]:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from utils import aws
+from utils.engine import usage_from_response
 
 
 @dataclass(frozen=True)
 class Reply:
     text: str
-    input_tokens: int
-    output_tokens: int
+    input_tokens: int | None  # None when the response carried no usage
+    output_tokens: int | None
     latency_ms: int
     stop_reason: str
     model_id: str
@@ -46,11 +47,11 @@ def converse(
         request["system"] = [{"text": system}]
     response = runtime.converse(**request)
     text = "".join(block.get("text", "") for block in response["output"]["message"]["content"])
-    usage = response.get("usage", {})
+    input_tokens, output_tokens = usage_from_response(response)
     return Reply(
         text=text,
-        input_tokens=int(usage.get("inputTokens", 0)),
-        output_tokens=int(usage.get("outputTokens", 0)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         latency_ms=int(response.get("metrics", {}).get("latencyMs", 0)),
         stop_reason=response.get("stopReason", ""),
         model_id=model_id,
@@ -135,10 +136,11 @@ def invoke(
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     text, stop = native_text(body_family, payload)
     latency = headers.get("x-amzn-bedrock-invocation-latency")
+    input_tokens, output_tokens = usage_from_response(response)
     return Reply(
         text=text,
-        input_tokens=int(headers.get("x-amzn-bedrock-input-token-count", 0)),
-        output_tokens=int(headers.get("x-amzn-bedrock-output-token-count", 0)),
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
         latency_ms=int(latency) if latency else int((time.perf_counter() - started) * 1000),
         stop_reason=stop,
         model_id=model_id,

@@ -25,8 +25,9 @@ SANDBOX_NOTICE = (
 def _jsonable(value: Any) -> Any:
     """Plain JSON values (numpy scalars, DataFrames and tuples converted)."""
     if hasattr(value, "to_dict") and callable(value.to_dict):
-        try:
-            return value.to_dict(orient="records")  # pandas.DataFrame
+        try:  # pandas.DataFrame: columns kept in order (JSON objects get their keys sorted on save)
+            split = value.to_dict(orient="split")
+            return {"columns": [str(c) for c in split["columns"]], "data": _jsonable(split["data"])}
         except TypeError:
             return value.to_dict()
     if hasattr(value, "item") and callable(value.item):
@@ -70,16 +71,24 @@ def collect(notebook_path: str | Path) -> dict[str, Any]:
     return found
 
 
+def rows(table: Any) -> list[dict[str, Any]]:
+    """A recorded table (``{"columns", "data"}``, or a list of dicts) as a list of row dicts."""
+    if isinstance(table, dict) and "columns" in table and "data" in table:
+        return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    return list(table or [])
+
+
 # ---- HTML report ---------------------------------------------------------------------------
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
+def _table(table: Any) -> str:
+    records = rows(table)
+    if not records:
         return "<p><em>none</em></p>"
-    columns = list(dict.fromkeys(key for row in rows for key in row))
+    columns = list(dict.fromkeys(key for row in records for key in row))
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in rows
+        for row in records
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -124,7 +133,7 @@ def render_html(results: dict[str, Any]) -> str:
             for nb in results.get("notebooks", [])
         ]
     )
-    scores = metrics.get("evaluation_scores") or []
+    scores = metrics.get("evaluation_scores")
     headline = {
         k: v for k, v in metrics.items()
         if not isinstance(v, dict | list) and not k.startswith("_")

@@ -2,7 +2,7 @@
 
 The spine's version: one prompt per document, JSON records parsed defensively,
 duplicates dropped, every call checkpointed through :mod:`utils.engine`, so a rerun
-resumes instead of paying twice. Issue 6 deepens filtering and scaling.
+resumes instead of paying twice. Filtering by a judge and scaling to batch inference build on the same pieces.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+
+from utils.formats import number_documents
 
 TEACHER_SYSTEM = (
     "You write training data for a question-answering assistant. You only use facts "
@@ -27,8 +29,7 @@ Return a JSON array of {n} objects with keys "question" and "answer", and nothin
 
 def teacher_prompt(documents: list[str], n: int) -> str:
     """The teacher prompt for one bundle of documents (numbered ``Doc 1: …``)."""
-    numbered = "\n".join(f"Doc {i + 1}: {doc.strip()}" for i, doc in enumerate(documents))
-    return TEACHER_PROMPT.format(documents=numbered, n=n)
+    return TEACHER_PROMPT.format(documents=number_documents(documents), n=n)
 
 
 def parse_records(text: str, keys: tuple[str, ...] = ("question", "answer")) -> list[dict[str, str]]:

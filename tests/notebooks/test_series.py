@@ -123,7 +123,8 @@ def check_05(recorded: dict) -> None:
 
 
 def check_06(recorded: dict) -> None:
-    scores = recorded["evaluation_scores"]
+    scores = report.rows(recorded["evaluation_scores"])
+    assert list(scores[0])[:3] == ["model", "n", "token_f1"]
     assert len(scores) == 2 and all(0 <= row["token_f1"] <= 100 for row in scores)
 
 
@@ -203,6 +204,6 @@ def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3},
                                 runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
-    models_seen = [row["model"] for row in results["metrics"]["evaluation_scores"]]
+    models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]
     assert models_seen == ["Anthropic Claude 3 Haiku (base)", "Anthropic Claude 3 Haiku (fine-tuned)"]
     assert results["cleanup"]["remaining"] == []

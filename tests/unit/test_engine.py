@@ -214,3 +214,13 @@ def test_usage_tally_is_thread_safe_and_correct(tmp_path):
     assert by_model.loc["a", "output_tokens"] == sum(range(1, 100, 2))
     assert by_model.loc["b", "output_tokens"] == sum(range(0, 100, 2))
     assert by_model.loc["c", "calls_without_usage"] == 1
+
+
+def test_item_id_and_pending(tmp_path):
+    from utils.engine import item_id, pending, run_calls
+
+    assert item_id("m", "p", 400) == item_id("m", "p", 400) != item_id("m2", "p", 400)
+    items = [{"id": item_id("m", i)} for i in range(3)]
+    checkpoint = tmp_path / "c.jsonl"
+    run_calls(items[:2], lambda item: {"ok": True}, checkpoint, progress=False)
+    assert pending(items, checkpoint) == items[2:]

@@ -161,10 +161,12 @@ def test_record_and_collect_roundtrip(tmp_path):
 
 def test_report_html_marks_sandbox_numbers():
     results = {"run_id": "r", "backend": "sandbox", "notebooks": [{"name": "01", "status": "ok", "seconds": 1.0}],
-               "metrics": {"evaluation_scores": [{"model": "m", "token_f1": 50.0}]}, "cleanup": {"remaining": []}}
+               "metrics": {"evaluation_scores": {"columns": ["model", "token_f1"], "data": [["m", 50.0]]}},
+               "cleanup": {"remaining": []}}
     page = report.render_html(results)
     notice = html.escape(report.SANDBOX_NOTICE)
     assert notice in page and "Nothing billable remains" in page
+    assert "<th>model</th><th>token_f1</th>" in page and "<td>50.00</td>" in page
     assert notice not in report.render_html({**results, "backend": "aws"})
 
 
