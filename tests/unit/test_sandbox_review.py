@@ -222,3 +222,75 @@ def test_legacy_base_marks_variants_and_refuses_their_pt(sandbox: Env) -> None:
                     modelUnits=1, provisionedModelName=unique("pt"), modelId=model_id, commitmentDuration="OneMonth")
     finally:
         sandbox.configure(legacy_models={})
+
+
+# ---- 7. stand-in fine-tuned models follow what training did ------------------------------------------
+
+
+def _templated(i: int) -> dict:
+    return {
+        "prompt": f"Context: The revenue of segment {i} in 2019 was {i * 7} million dollars.\n"
+                  f"Question: What was the revenue of segment {i} in 2019?",
+        "completion": f"Answer: {i * 7}\nScale: million",
+    }
+
+
+def _custom_behaviour(env: Env, region: str, arn: str):  # noqa: ANN202 - standins.ModelBehaviour
+    bedrock = env.server.bedrock
+    model = bedrock._custom_model(region, arn)
+    return model, bedrock._target(model, region, "test").behaviour
+
+
+def test_family_default_hyperparameters_drive_effective_epochs() -> None:
+    from utils import models as registry
+    from utils.sandbox.standins import ModelBehaviour, effective_epochs
+
+    llama = "meta.llama3-1-8b-instruct-v1:0:128k"
+    default_epochs = float(registry.default_hyperparameters(llama)["epochCount"])
+    assert effective_epochs(ModelBehaviour(model_id=llama, kind="custom")) == pytest.approx(default_epochs)
+
+
+def test_diverging_learning_rate_does_not_improve_adherence(sandbox: Env) -> None:
+    from tests.unit.test_sandbox_control import LLAMA
+    from utils.sandbox import bodies, standins
+
+    west = sandbox.client("bedrock", "us-west-2")
+    models = {}
+    for label, lr in (("default", "0.0001"), ("high", "0.01")):
+        arn = west.create_model_customization_job(**job_kwargs(
+            sandbox, region="us-west-2", base=LLAMA, records=[_templated(i) for i in range(100)], validation=False,
+            hyperParameters={"epochCount": "3", "learningRate": lr},
+        ))["jobArn"]
+        job = wait_for(lambda arn=arn: west.get_model_customization_job(jobIdentifier=arn), "status",
+                       ("Completed", "Failed"))
+        models[label] = _custom_behaviour(sandbox, "us-west-2", job["outputModelArn"])
+    (default_model, default), (high_model, high) = models["default"], models["high"]
+    assert high_model.training["diverged"] and not default_model.training["diverged"]
+    assert high_model.training["loss_ratio"] > default_model.training["loss_ratio"]
+    assert standins.style_adherence(high) < standins.style_adherence(default)
+    prompt = bodies.Prompt(system="", messages=[("user", "Context: Sales of the Cloud unit in 2021 were 812 million "
+                                                         "dollars.\nQuestion: What were the Cloud unit's sales in 2021?")],
+                           max_tokens=300)
+    assert standins.generate(prompt, default).text.startswith("Answer: ")
+    assert not standins.generate(prompt, high).text.startswith("Answer: ")
+    # The retrieval index and style are built once and shared by every call.
+    assert default.index is not None and _custom_behaviour(sandbox, "us-west-2", default_model.arn)[1].index is default.index
+
+
+def test_tiny_dataset_adheres_less(sandbox: Env) -> None:
+    from tests.unit.test_sandbox_support import conversation
+    from utils.sandbox import standins
+
+    br = sandbox.client("bedrock")
+    adherence = {}
+    for n in (8, 40):
+        arn = br.create_model_customization_job(**job_kwargs(
+            sandbox, records=[conversation(i) for i in range(n)], validation=False,
+            hyperParameters={"epochCount": "2"},
+        ))["jobArn"]
+        job = wait_for(lambda arn=arn: br.get_model_customization_job(jobIdentifier=arn), "status",
+                       ("Completed", "Failed"))
+        model, behaviour = _custom_behaviour(sandbox, "us-east-1", job["outputModelArn"])
+        assert model.training["records"] == n and model.training["steps_run"] <= model.training["steps_planned"]
+        adherence[n] = standins.style_adherence(behaviour)
+    assert adherence[8] < adherence[40]

@@ -341,6 +341,10 @@ class CustomModel:
     hyperparameters: dict[str, str]
     training_pairs: list[tuple[str, str]] = field(default_factory=list)
     kms_key: str | None = None
+    # What its job's training did (``training.TrainingResult.outcome()``); drives the stand-in's adherence.
+    training: dict[str, Any] | None = None
+    # The stand-in's retrieval index and learned style (``standins.TrainedIndex``), built on first use.
+    index: Any = None
 
 
 @dataclass
@@ -1070,6 +1074,7 @@ class Bedrock:
             name=job.model_name, region=job.region, base=job.base, base_model_arn=job.base_model_arn,
             created=job.train_end, job=job, customization_type=job.customization_type,
             hyperparameters=job.hyperparameters, training_pairs=job.pairs, kms_key=job.kms_key,
+            training=job.result.outcome(),
         )
         self.models[model.arn] = model
         if job.model_tags:
@@ -1661,12 +1666,15 @@ class Bedrock:
             return self._target(model, region, model.model_id)
 
     def _target(self, target: CustomModel | FoundationModel, region: str, fault_key: str) -> Target:
-        from utils.sandbox.standins import ModelBehaviour
+        from utils.sandbox.standins import ModelBehaviour, build_index
 
         if isinstance(target, CustomModel):
+            if target.index is None and target.training_pairs:
+                target.index = build_index(target.training_pairs)  # once per custom model
             behaviour = ModelBehaviour(
                 model_id=target.base.model_id, kind="custom", training_pairs=list(target.training_pairs),
                 hyperparameters=dict(target.hyperparameters), name=target.name,
+                training=target.training, index=target.index,
             )
             return Target(target.base.body, behaviour, fault_key, target.base.model_id)
         behaviour = ModelBehaviour(model_id=target.model_id, kind="base", name=target.name)

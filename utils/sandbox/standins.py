@@ -63,6 +63,10 @@ class ModelBehaviour:
     training_pairs: list[tuple[str, str]] = field(default_factory=list)  # (prompt text, answer text)
     hyperparameters: dict[str, str] = field(default_factory=dict)
     name: str = ""
+    # What the customization job's training did (``training.TrainingResult.outcome()``), if known.
+    training: dict[str, Any] | None = None
+    # Retrieval index and learned style of ``training_pairs``; built once per custom model and shared.
+    index: TrainedIndex | None = None
 
 
 # =========================================================================== tokens and words
@@ -946,28 +950,66 @@ def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = N
 # =========================================================================== custom (fine-tuned) model
 
 
-def effective_epochs(behaviour: ModelBehaviour) -> float:
-    """Training strength: ``epochCount`` x sqrt(learning-rate factor), the factor clamped to 0.25..4.
+def _family_defaults(model_id: str) -> dict[str, float]:
+    """The family's default hyperparameters (``utils.models``), empty for an unknown family."""
+    from utils import models as registry
 
-    The factor is ``learningRateMultiplier`` (Claude) or ``learningRate`` over the
-    family default (1e-4 for Llama, 1e-5 otherwise). Defaults: 2 epochs, factor 1.
-    """
+    try:
+        family = registry.family_of(model_id)
+    except KeyError:
+        return {}
+    return {hp.name: float(hp.default) for hp in registry.HYPERPARAMETERS.get(family, ())}
+
+
+def _learning_rate_factor(behaviour: ModelBehaviour, defaults: dict[str, float]) -> float:
     hp = behaviour.hyperparameters
     try:
-        epochs = float(hp.get("epochCount", "2"))
-    except ValueError:
-        epochs = 2.0
-    factor = 1.0
-    try:
         if "learningRateMultiplier" in hp:
-            factor = float(hp["learningRateMultiplier"])
-        elif "learningRate" in hp:
-            default = 1e-4 if behaviour.model_id.startswith("meta.") else 1e-5
-            factor = float(hp["learningRate"]) / default
+            return float(hp["learningRateMultiplier"])
+        if "learningRate" in hp and defaults.get("learningRate"):
+            return float(hp["learningRate"]) / defaults["learningRate"]
     except ValueError:
-        factor = 1.0
-    factor = min(4.0, max(0.25, factor))
+        pass
+    return 1.0
+
+
+def effective_epochs(behaviour: ModelBehaviour) -> float:
+    """Training strength in epochs at the family's default learning rate.
+
+    With the job's training outcome (``behaviour.training``): the epochs actually run
+    (``epochs × steps_run / steps_planned``, so early stopping counts) × sqrt(learning-rate
+    factor, clamped to 0.25..4) × how much the loss fell (``(1 − final/initial) / 0.4``,
+    clamped to 0..1: a diverged run learned nothing) × data sufficiency
+    (``sqrt(records / 32)``, at most 1: a tiny data set teaches a weak style).
+    Without it (a bare :class:`ModelBehaviour`): ``epochCount`` × sqrt(factor) with the
+    family's defaults from ``utils.models``; a factor past the training instability point
+    counts as 0.25.
+    """
+    from utils.sandbox.training import INSTABILITY_RATIO
+
+    defaults = _family_defaults(behaviour.model_id)
+    outcome = behaviour.training
+    if outcome:
+        factor = min(4.0, max(0.25, float(outcome.get("learning_rate_factor", 1.0))))
+        planned = max(1, int(outcome.get("steps_planned", 1)))
+        epochs = float(outcome.get("epochs_planned", 1)) * min(1.0, int(outcome.get("steps_run", planned)) / planned)
+        learned = min(1.0, max(0.0, (1.0 - float(outcome.get("loss_ratio", 0.0))) / 0.4))
+        if outcome.get("diverged"):
+            learned = min(learned, 0.25)
+        data = min(1.0, math.sqrt(max(0, int(outcome.get("records", 32))) / 32.0))
+        return epochs * math.sqrt(factor) * learned * data
+    try:
+        epochs = float(behaviour.hyperparameters.get("epochCount", defaults.get("epochCount", 2.0)))
+    except ValueError:
+        epochs = defaults.get("epochCount", 2.0)
+    factor = _learning_rate_factor(behaviour, defaults)
+    factor = 0.25 if factor > INSTABILITY_RATIO else min(4.0, max(0.25, factor))
     return max(0.5, epochs * math.sqrt(factor))
+
+
+def style_adherence(behaviour: ModelBehaviour) -> float:
+    """How well the custom model follows its training answers' style: ``1 − 0.5 ** effective_epochs``."""
+    return 1.0 - 0.5 ** effective_epochs(behaviour)
 
 
 def memorization_threshold(behaviour: ModelBehaviour) -> float:
@@ -1038,10 +1080,28 @@ def _cosine(a: dict[str, float], b: dict[str, float]) -> float:
     return dot / (na * nb) if na and nb else 0.0
 
 
-def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[int, float]:
-    """(index, TF-IDF cosine) of the training prompt whose question is most similar; (-1, 0) if none."""
-    if not pairs or not content_words(question):
-        return -1, 0.0
+@dataclass
+class TrainedIndex:
+    """A custom model's TF-IDF index of its training questions plus its learned style."""
+
+    idf: dict[str, float]
+    vectors: list[dict[str, float]]
+    style: Style
+
+    def nearest(self, question: str) -> tuple[int, float]:
+        if not self.vectors or not content_words(question):
+            return -1, 0.0
+        query = _vector(question, self.idf)
+        best, best_sim = -1, 0.0
+        for i, vector in enumerate(self.vectors):
+            sim = _cosine(query, vector)
+            if sim > best_sim + 1e-12:
+                best, best_sim = i, sim
+        return best, best_sim
+
+
+def build_index(pairs: list[tuple[str, str]]) -> TrainedIndex:
+    """Index the training prompts' questions and learn the answers' style (once per custom model)."""
     from utils.sandbox.bodies import Prompt  # local import: bodies imports this module's types lazily
 
     train_questions = []
@@ -1052,13 +1112,14 @@ def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[
     df: Counter[str] = Counter(w for q in train_questions for w in set(content_words(q)))
     idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
     idf[""] = math.log(n + 1) + 1.0  # a word no training question used: as rare as it gets
-    query = _vector(question, idf)
-    best, best_sim = -1, 0.0
-    for i, q in enumerate(train_questions):
-        sim = _cosine(query, _vector(q, idf))
-        if sim > best_sim + 1e-12:
-            best, best_sim = i, sim
-    return best, best_sim
+    return TrainedIndex(idf, [_vector(q, idf) for q in train_questions], learn_style([a for _, a in pairs]))
+
+
+def nearest_training_pair(question: str, pairs: list[tuple[str, str]]) -> tuple[int, float]:
+    """(index, TF-IDF cosine) of the training prompt whose question is most similar; (-1, 0) if none."""
+    if not pairs or not content_words(question):
+        return -1, 0.0
+    return build_index(pairs).nearest(question)
 
 
 def _trim_words(text: str, limit: int) -> str:
@@ -1137,11 +1198,12 @@ def custom_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | 
     pairs = behaviour.training_pairs
     if not pairs:
         return base_answer(prompt, behaviour, request)
-    index, similarity = nearest_training_pair(request.question or request.user_text, pairs)
+    trained = behaviour.index if behaviour.index is not None else build_index(pairs)
+    index, similarity = trained.nearest(request.question or request.user_text)
     if index >= 0 and similarity >= memorization_threshold(behaviour):
         return pairs[index][1]
-    style = learn_style([answer for _, answer in pairs])
-    adherence = 1.0 - 0.5 ** effective_epochs(behaviour)
+    style = trained.style
+    adherence = style_adherence(behaviour)
     top = _relevant(request, 6)
     if not top:
         if index >= 0 and similarity >= 0.2:

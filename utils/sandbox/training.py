@@ -76,6 +76,12 @@ class TrainingResult:
     validation_rows: list[tuple[int, int, float, float]] = field(default_factory=list)
     planned_steps: int = 0
     stopped_early: bool = False
+    # What the run was, for the custom model's stand-in (``outcome``).
+    planned_epochs: int = 0
+    records: int = 0
+    initial_loss: float = 0.0
+    learning_rate_factor: float = 1.0
+    diverged: bool = False
 
     @property
     def steps(self) -> int:
@@ -88,6 +94,23 @@ class TrainingResult:
     @property
     def final_validation_loss(self) -> float | None:
         return self.validation_rows[-1][2] if self.validation_rows else None
+
+    @property
+    def loss_ratio(self) -> float:
+        """Final training loss (mean of the last 5 steps, to damp noise) over the starting loss."""
+        if not self.training_rows or self.initial_loss <= 0:
+            return 1.0
+        tail = [row[2] for row in self.training_rows[-5:]]
+        return sum(tail) / len(tail) / self.initial_loss
+
+    def outcome(self) -> dict[str, float | int | bool]:
+        """What training did, stored on the custom model: steps run vs planned (early stopping),
+        epochs, records, the learning-rate factor, final/initial loss and whether it diverged."""
+        return {
+            "steps_run": self.steps, "steps_planned": self.planned_steps, "epochs_planned": self.planned_epochs,
+            "records": self.records, "learning_rate_factor": self.learning_rate_factor,
+            "loss_ratio": round(self.loss_ratio, 6), "diverged": self.diverged,
+        }
 
     def training_csv(self) -> bytes:
         return _csv(("step_number", "epoch_number", "training_loss", "perplexity"), self.training_rows)
@@ -162,7 +185,10 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
     eval_every = max(1, math.ceil(steps_per_epoch / EVALUATIONS_PER_EPOCH))
 
     rng = random.Random(inputs.seed)
-    result = TrainingResult(planned_steps=total)
+    result = TrainingResult(
+        planned_steps=total, planned_epochs=epochs, records=len(inputs.train_lengths), initial_loss=l0,
+        learning_rate_factor=rho, diverged=instability > 1,
+    )
     progress = 0.0
     best = math.inf
     stale = 0
