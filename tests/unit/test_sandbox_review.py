@@ -294,3 +294,37 @@ def test_tiny_dataset_adheres_less(sandbox: Env) -> None:
         assert model.training["records"] == n and model.training["steps_run"] <= model.training["steps_planned"]
         adherence[n] = standins.style_adherence(behaviour)
     assert adherence[8] < adherence[40]
+
+
+# ---- 8. batch records run outside the global lock -----------------------------------------------------
+
+
+def test_running_batch_job_does_not_stall_other_requests(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    bedrock = sandbox.server.bedrock
+    original = bedrock.invoke
+
+    def slow_batch_invoke(*args: object, **kwargs: object):  # noqa: ANN202
+        if kwargs.get("faults") is False:  # batch records only
+            time.sleep(0.4)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(bedrock, "invoke", slow_batch_invoke)
+    bucket = sandbox.bucket()
+    records = [
+        {"recordId": f"r{i}", "modelInput": {"messages": [{"role": "user", "content": [{"text": f"Hi {i}?"}]}]}}
+        for i in range(5)
+    ]
+    src = sandbox.put_jsonl(bucket, "batch/in.jsonl", records)
+    br = sandbox.client("bedrock")
+    arn = br.create_model_invocation_job(
+        jobName=unique("batch"), roleArn=sandbox.role(), modelId="amazon.nova-lite-v1:0",
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": src}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/out/"}},
+    )["jobArn"]
+    time.sleep(0.6)  # the ticker has picked the job up and is running its 2 s of records
+    started = time.monotonic()
+    br.list_foundation_models()
+    assert time.monotonic() - started < 0.3
+    job = wait_for(lambda: br.get_model_invocation_job(jobIdentifier=arn), "status",
+                   ("Completed", "PartiallyCompleted", "Failed"))
+    assert job["status"] == "Completed" and job["successRecordCount"] == 5

@@ -455,6 +455,7 @@ class InvocationJob:
     processed: int = 0
     success: int = 0
     errors: int = 0
+    running: bool = False  # its records are being run (outside the lock)
 
     def phase_end(self, index: int) -> float:
         """End of Submitted (0), Validating (1), Scheduled (2), InProgress (3)."""
@@ -581,8 +582,16 @@ class Bedrock:
                     self._advance_deployment(dep, now)
                 except Exception as exc:  # noqa: BLE001
                     _log_internal(f"deployment {dep.arn}", exc)
+            due = []
             for batch in list(self.batch_jobs.values()):
                 self._advance_batch_safely(batch, now)
+                if batch.status == "InProgress" and not batch.running and now >= batch.phase_end(3):
+                    batch.running = True
+                    due.append(batch)
+        # Batch records run outside the lock (a big job must not stall other requests); the
+        # results are published under it.
+        for batch in due:
+            self._execute_batch(batch)
 
     @staticmethod
     def _advance_throughput(pt: ProvisionedThroughput, now: float) -> None:
@@ -1501,8 +1510,8 @@ class Bedrock:
             job.status, job.modified = "Scheduled", job.phase_end(1)
         if now >= job.phase_end(2) and job.status == "Scheduled":
             job.status, job.modified = "InProgress", job.phase_end(2)
-        if now >= job.phase_end(3) and job.status == "InProgress":
-            self._run_batch(job)
+        # InProgress -> Completed | PartiallyCompleted | Failed: ``advance`` runs the records
+        # (``_execute_batch``) outside the lock.
 
     def _batch_inputs(self, job: InvocationJob) -> list[str]:
         uri = job.input_config["s3InputDataConfig"]["s3Uri"]
@@ -1539,13 +1548,39 @@ class Bedrock:
         job.files, job.total, job.validated = files, total, True
         return None
 
-    def _run_batch(self, job: InvocationJob) -> None:
-        """Run every record through the runtime, write the outputs, then publish the status."""
+    def _execute_batch(self, job: InvocationJob) -> None:
+        """Run a due batch job's records (no lock held), then publish the result under the lock."""
+        try:
+            counts = self._run_batch(job)
+        except Exception as exc:  # noqa: BLE001 - fail only this job
+            with self.lock:
+                job.running = False
+                if job.status == "InProgress":
+                    job.status, job.message = "Failed", _failure_message(exc)
+                    job.end_time = job.modified = max(job.modified, job.phase_end(3))
+            if not isinstance(exc, S3WriteError):
+                _log_internal(f"batch job {job.arn}", exc)
+            return
+        with self.lock:
+            job.running = False
+            if job.status != "InProgress":  # stopped meanwhile: the stop lifecycle wins
+                return
+            job.processed, job.success, job.errors = counts
+            if job.errors == 0:
+                job.status = "Completed"
+            elif job.success > 0:
+                job.status = "PartiallyCompleted"
+            else:
+                job.status, job.message = "Failed", "All records failed; see the error field of each output record."
+            job.end_time = job.modified = job.phase_end(3)
+
+    def _run_batch(self, job: InvocationJob) -> tuple[int, int, int]:
+        """Run every record through the runtime and write the outputs; (processed, success, errors)."""
         from utils.sandbox import bodies
 
         out_bucket, out_prefix = split_s3(job.output_config["s3OutputDataConfig"]["s3Uri"])
         base = f"{out_prefix.strip('/')}/{job.job_id}".lstrip("/")
-        tokens_in = tokens_out = 0
+        tokens_in = tokens_out = processed = success = errors = 0
         for uri in job.files:
             bucket, key = split_s3(uri)
             lines = []
@@ -1561,28 +1596,24 @@ class Bedrock:
                     line["modelOutput"] = result.body
                     tokens_in += result.completion.input_tokens
                     tokens_out += result.completion.output_tokens
-                    job.success += 1
+                    success += 1
                 except ApiError as exc:
                     line["error"] = {"errorCode": exc.status, "errorMessage": exc.message}
-                    job.errors += 1
-                job.processed += 1
+                    errors += 1
+                except bodies.BodyError as exc:
+                    line["error"] = {"errorCode": 400, "errorMessage": str(exc)}
+                    errors += 1
+                processed += 1
                 lines.append(json.dumps(line))
             name = key.rsplit("/", 1)[-1]
             self.moto.put_object(out_bucket, f"{base}/{name}.out", ("\n".join(lines) + "\n").encode())
         manifest = {
-            "totalRecordCount": job.total, "processedRecordCount": job.processed,
-            "successRecordCount": job.success, "errorRecordCount": job.errors,
+            "totalRecordCount": job.total, "processedRecordCount": processed,
+            "successRecordCount": success, "errorRecordCount": errors,
             "inputTokenCount": tokens_in, "outputTokenCount": tokens_out,
         }
         self.moto.put_object(out_bucket, f"{base}/manifest.json.out", json.dumps(manifest).encode())
-        end = job.phase_end(3)
-        if job.errors == 0:
-            job.status = "Completed"
-        elif job.success > 0:
-            job.status = "PartiallyCompleted"
-        else:
-            job.status, job.message = "Failed", "All records failed; see the error field of each output record."
-        job.end_time = job.modified = end
+        return processed, success, errors
 
     # ====================================================================================
     # Tags
