@@ -328,3 +328,24 @@ def test_running_batch_job_does_not_stall_other_requests(sandbox: Env, monkeypat
     job = wait_for(lambda: br.get_model_invocation_job(jobIdentifier=arn), "status",
                    ("Completed", "PartiallyCompleted", "Failed"))
     assert job["status"] == "Completed" and job["successRecordCount"] == 5
+
+
+# ---- 9. CountTokens, usage and the TPM estimate agree ---------------------------------------------------
+
+
+def test_count_tokens_matches_usage(sandbox: Env) -> None:
+    import json
+
+    rt = sandbox.client("bedrock-runtime")
+    messages = [{"role": "user", "content": [{"text": "What was the revenue of the Cloud unit in 2021?"}]}]
+    system = [{"text": "You answer questions about the annual report."}]
+    usage = rt.converse(modelId="amazon.nova-lite-v1:0", messages=messages, system=system)["usage"]
+    counted = rt.count_tokens(modelId="amazon.nova-lite-v1:0",
+                              input={"converse": {"messages": messages, "system": system}})["inputTokens"]
+    assert counted == usage["inputTokens"]
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": "Hello there?"}]}],
+                       "inferenceConfig": {"maxTokens": 50}})
+    headers = rt.invoke_model(modelId="amazon.nova-lite-v1:0", body=body)["ResponseMetadata"]["HTTPHeaders"]
+    counted = rt.count_tokens(modelId="amazon.nova-lite-v1:0",
+                              input={"invokeModel": {"body": body.encode()}})["inputTokens"]
+    assert counted == int(headers["x-amzn-bedrock-input-token-count"])

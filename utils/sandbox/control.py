@@ -1729,8 +1729,7 @@ class Bedrock:
             raise validation(str(exc)) from exc
         except ValueError as exc:
             raise validation("Malformed input request, please reformat your input and try again.") from exc
-        text = prompt.system + "\n" + "\n".join(t for _, t in prompt.messages)
-        estimate = standins.count_tokens(text) + int(prompt.max_tokens or 0)
+        estimate = standins.prompt_tokens(prompt) + int(prompt.max_tokens or 0)
         latency = 0.0
         if faults:
             try:

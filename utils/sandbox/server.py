@@ -438,8 +438,8 @@ class SandboxApp:
                 raise bodies.BodyError("input must contain invokeModel or converse")
         except (ValueError, KeyError, AttributeError) as exc:
             raise ApiError("ValidationException", str(exc) or "Malformed input request.") from exc
-        text = prompt.system + "\n" + "\n".join(t for _, t in prompt.messages)
-        return _json_response(start_response, 200, {"inputTokens": standins.count_tokens(text)})
+        # The same count as the usage fields, the token headers and the TPM buckets.
+        return _json_response(start_response, 200, {"inputTokens": standins.prompt_tokens(prompt)})
 
 
 def _snake(name: str) -> str:
