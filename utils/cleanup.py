@@ -135,6 +135,8 @@ def cleanup(
     if not any(a.outcome.startswith("error") for a in actions):
         for key in INVALIDATED:
             state.values.pop(key, None)
+        if not keep_data:
+            state.datasets = {}  # the objects went with the bucket
         # Job records cannot be deleted, so a rerun after cleanup trains under a new name.
         state.values["generation"] = int(state.values.get("generation", 0)) + 1
         state.save()

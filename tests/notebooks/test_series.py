@@ -163,6 +163,23 @@ def test_notebook_runs_in_order(notebook, sandbox_env, tmp_path_factory, request
         assert state().get("custom_model_arn") == before
 
 
+def test_rerun_after_cleanup_trains_a_new_generation(sandbox_env, tmp_path):
+    """After 07, the series runs again with the same workshop id: the old job record stays
+    (Bedrock keeps job history), so 04 trains under a new generation's name, and 07 cleans up."""
+    for notebook in NOTEBOOKS:
+        if notebook.stem in ("01_permissions", "02_data_preparation", "04_fine_tuning", "05_deployment", "07_cleanup"):
+            params = {**CI_PARAMETERS[notebook.stem]}
+            if notebook.stem == "04_fine_tuning":
+                params["use_synthetic"] = False  # 03 is skipped in this rerun
+            recorded = execute(notebook, tmp_path, params)
+            if notebook.stem == "05_deployment":
+                assert recorded["deployment_output_tokens"] > 0
+    jobs = clients()["bedrock"].list_model_customization_jobs()["modelCustomizationJobSummaries"]
+    assert sorted(j["status"] for j in jobs) == ["Completed", "Completed"]
+    assert any(j["jobName"].endswith("-g1") for j in jobs)
+    assert recorded["cleanup_remaining"] == []
+
+
 def test_runner_writes_run_folder(tmp_path):
     """`make workshop` in miniature: fresh sandbox, all seven notebooks, results and report."""
     results = runner.run_series({"max_examples": 3}, runs_dir=tmp_path, run_id="t", log=lambda *_: None)
