@@ -160,8 +160,8 @@ CMI_UNITS: dict[str, int] = {"llama3.1-8b": 2, "llama3.1-70b": 8}
 
 _COMMITMENTS: dict[str | None, str] = {
     None: "nocommit", "none": "nocommit", "nocommit": "nocommit",
-    "1mo": "1mo", "1month": "1mo", "one_month": "1mo",
-    "6mo": "6mo", "6months": "6mo", "six_months": "6mo",
+    "1mo": "1mo", "1month": "1mo", "one_month": "1mo", "onemonth": "1mo",  # API: OneMonth
+    "6mo": "6mo", "6months": "6mo", "six_months": "6mo", "sixmonths": "6mo",  # API: SixMonths
 }
 _TERM_HOURS = {"nocommit": 0, "1mo": HOURS_PER_MONTH, "6mo": 6 * HOURS_PER_MONTH}
 
@@ -443,7 +443,7 @@ def estimate_provisioned_throughput(
     """Provisioned Throughput: hourly rate per model unit × units × hours billed.
 
     A custom model is priced like its base model. ``commitment`` is ``None`` (no commitment),
-    ``"1mo"`` or ``"6mo"`` (also ``"ONE_MONTH"``/``"SIX_MONTHS"``); a commitment is billed for
+    ``"1mo"`` or ``"6mo"`` (also the API's ``commitmentDuration`` values ``"OneMonth"``/``"SixMonths"``); a commitment is billed for
     the whole term (730 h per month) even if you delete it earlier. Rates for Nova, Llama 3.x
     and Claude 3 Haiku are gaps in the table.
     """

@@ -27,6 +27,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from utils.formats import TATQA_SCALES
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 QA_CSV = DATA_DIR / "aws_docs_qa.csv"
 TATQA_SAMPLE = DATA_DIR / "tatqa_sample.json"
@@ -50,7 +52,6 @@ TATQA_MD5: dict[str, str] = {
 }
 TATQA_ANSWER_TYPES = ("span", "multi-span", "arithmetic", "count")
 TATQA_ANSWER_FROM = ("table", "text", "table-text")
-TATQA_SCALES = ("", "thousand", "million", "billion", "percent")
 
 
 # --------------------------------------------------------------------------------------
