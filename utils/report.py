@@ -168,7 +168,12 @@ profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 
 
 def numbers_note() -> str:
-    """A label for numbers shown in notebooks: says when they come from sandbox stand-ins."""
+    """A label for numbers shown in notebooks: says when they come from sandbox stand-ins.
+
+    Presentation only, and the one reader of the backend outside ``utils.aws``: the house
+    rules require sandbox numbers to be labelled wherever they appear. No call to AWS or
+    the sandbox depends on it.
+    """
     from utils import aws
 
     return "(sandbox stand-in numbers)" if aws.backend() == "sandbox" else ""
