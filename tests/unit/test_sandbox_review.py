@@ -349,3 +349,72 @@ def test_count_tokens_matches_usage(sandbox: Env) -> None:
     counted = rt.count_tokens(modelId="amazon.nova-lite-v1:0",
                               input={"invokeModel": {"body": body.encode()}})["inputTokens"]
     assert counted == int(headers["x-amzn-bedrock-input-token-count"])
+
+
+# ---- 10. admin reads under the lock, all-or-nothing config, quotas tokens, stop() ---------------------
+
+
+def test_admin_usage_is_read_under_the_lock(sandbox: Env) -> None:
+    import threading
+
+    from utils.sandbox import health
+
+    bedrock = sandbox.server.bedrock
+    held = threading.Event()
+
+    def hold() -> None:
+        with bedrock.lock:
+            held.set()
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    started = time.monotonic()
+    assert health(sandbox.url)["status"] == "ok"
+    assert time.monotonic() - started >= 0.3  # waited for the lock instead of reading mid-update
+    thread.join()
+
+
+def test_configure_is_all_or_nothing(sandbox: Env) -> None:
+    bedrock = sandbox.server.bedrock
+    before = bedrock.settings()
+    with pytest.raises(ValueError):
+        bedrock.configure({"time_scale": 3.0, "batch_min_records": 7, "catalog": "bogus"})
+    with pytest.raises(ValueError):
+        bedrock.configure({"latency_ms": 5, "faults": {"seed": "x"}})
+    with pytest.raises(ValueError):
+        bedrock.configure({"legacy_models": "amazon.nova-lite-v1:0"})
+    assert bedrock.settings() == before
+
+
+def test_quotas_bad_pagination_is_a_modelled_error() -> None:
+    import io
+    import json
+
+    from utils.sandbox import quotas
+
+    def call(body: dict) -> tuple[int, dict]:
+        raw = json.dumps(body).encode()
+        environ = {"HTTP_X_AMZ_TARGET": "ServiceQuotasV20190624.ListServiceQuotas",
+                   "CONTENT_LENGTH": str(len(raw)), "wsgi.input": io.BytesIO(raw)}
+        status, _, payload = quotas.handle(environ)
+        return status, json.loads(payload)
+
+    for body in ({"ServiceCode": "bedrock", "NextToken": "abc"}, {"ServiceCode": "bedrock", "NextToken": "-3"},
+                 {"ServiceCode": "bedrock", "MaxResults": "many"}):
+        status, payload = call(body)
+        assert status == 400
+        assert payload["__type"] in ("InvalidPaginationTokenException", "IllegalArgumentException")
+
+
+def test_stop_of_a_never_started_server_returns() -> None:
+    import threading
+
+    from utils.sandbox.server import SandboxServer
+
+    server = SandboxServer(port=0)
+    thread = threading.Thread(target=server.stop, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()

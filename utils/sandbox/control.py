@@ -531,35 +531,59 @@ class Bedrock:
             self.moto.reset()
 
     def configure(self, knobs: dict[str, Any]) -> dict[str, Any]:
-        """Apply admin knobs; unknown keys or bad values raise ``ValueError``."""
+        """Apply admin knobs; unknown keys or bad values raise ``ValueError`` and change nothing.
+
+        Every knob is validated before any is applied, so a rejected request never leaves
+        a half-applied configuration.
+        """
+        from dataclasses import replace
+
+        from utils.sandbox.faults import Faults
+
         with self.lock:
+            config = replace(self.config, legacy_models=dict(self.config.legacy_models))
+            fault_updates: list[dict[str, Any]] = []
             for key, value in knobs.items():
                 if key == "catalog":
-                    self.catalog = Catalog(str(value), self.config.legacy_models)
-                    self.config.catalog = str(value)
+                    Catalog(str(value))  # ValueError for an unknown catalog
+                    config.catalog = str(value)
                 elif key == "time_scale":
                     scale = float(value)
                     if scale < 0:
                         raise ValueError("time_scale must be >= 0")
-                    self.config.time_scale = scale
+                    config.time_scale = scale
                 elif key == "batch_min_records":
-                    self.config.batch_min_records = max(0, int(value))
+                    config.batch_min_records = max(0, int(value))
                 elif key == "legacy_models":
-                    legacy = value if isinstance(value, dict) else {m: {} for m in value}
-                    self.config.legacy_models = {str(k): dict(v or {}) for k, v in legacy.items()}
-                    self.catalog = Catalog(self.config.catalog, self.config.legacy_models)
+                    config.legacy_models = _legacy_knob(value)
                 elif key == "faults":
-                    self.faults.configure(value if isinstance(value, dict) else {"profile": value})
+                    fault_updates.append(value if isinstance(value, dict) else {"profile": value})
                 elif key == "latency":
-                    self.faults.configure({"latency_ms": float(value) * 1000.0})
+                    fault_updates.append({"latency_ms": float(value) * 1000.0})
                 elif key == "latency_ms":
-                    self.faults.configure({"latency_ms": value})
+                    fault_updates.append({"latency_ms": value})
                 else:
                     raise ValueError(f"unknown sandbox knob {key!r}")
+            faults = None
+            if fault_updates:
+                faults = Faults()
+                faults.configure(self.faults.settings())
+                for update in fault_updates:
+                    faults.configure(update)
+            catalog = Catalog(config.catalog, config.legacy_models)
+            # Everything is valid: apply.
+            self.config, self.catalog = config, catalog
+            if faults is not None:
+                self.faults.configure(faults.settings())
             return self.settings()
 
     def settings(self) -> dict[str, Any]:
         return {**self.config.as_dict(), "faults": self.faults.settings()}
+
+    def usage_snapshot(self) -> dict[str, dict[str, int]]:
+        """A copy of the per-model usage counters, taken under the lock."""
+        with self.lock:
+            return {model: dict(counts) for model, counts in self.usage.items()}
 
     # ---- ARNs ----------------------------------------------------------------------------
     def arn(self, region: str, resource: str) -> str:
@@ -1770,6 +1794,22 @@ class InvokeResult:
 
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _legacy_knob(value: Any) -> dict[str, dict[str, str]]:
+    """The ``legacy_models`` knob: ``{model_id: {dates}}`` or a list of IDs (not a bare string)."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = ((m, {}) for m in value)
+    else:
+        raise ValueError("legacy_models must be an object {model_id: {legacyTime: ...}} or a list of model IDs")
+    out: dict[str, dict[str, str]] = {}
+    for model_id, dates in items:
+        if not isinstance(model_id, str) or not isinstance(dates, dict | type(None)):
+            raise ValueError("legacy_models must map model IDs to objects of lifecycle dates")
+        out[model_id] = {str(k): str(v) for k, v in (dates or {}).items()}
+    return out
 
 
 def _tag_dict(tags: Any) -> dict[str, str]:

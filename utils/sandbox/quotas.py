@@ -158,8 +158,15 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[
             return _error("IllegalArgumentException", "ServiceCode is required.")
         if service != SERVICE_CODE:
             return _no_such_service(service)
-        max_results = max(1, min(int(request.get("MaxResults") or 100), 100))
-        start = int(request.get("NextToken") or 0)
+        try:
+            max_results = int(request.get("MaxResults") or 100)
+        except (TypeError, ValueError):
+            return _error("IllegalArgumentException", "MaxResults must be an integer between 1 and 100.")
+        max_results = max(1, min(max_results, 100))
+        token = request.get("NextToken") or "0"
+        if not isinstance(token, str) or not token.isdigit() or int(token) > len(QUOTAS):
+            return _error("InvalidPaginationTokenException", "Invalid pagination token.")
+        start = int(token)
         page = QUOTAS[start:start + max_results]
         default = operation == "ListAWSDefaultServiceQuotas"
         payload: dict[str, Any] = {"Quotas": [_shape(q, region, account, default=default) for q in page]}

@@ -338,13 +338,15 @@ class SandboxApp:
         route = route.strip("/")
         try:
             if route == "health" and method == "GET":
+                with self.bedrock.lock:
+                    catalog = self.bedrock.config.catalog
+                    usage = self.bedrock.usage_snapshot()
                 return _json_response(start_response, 200, {
                     "status": "ok", "pid": os.getpid(), "uptime": round(time.time() - self.started, 3),
-                    "catalog": self.bedrock.config.catalog,
-                    "invocations": sum(u["calls"] for u in self.bedrock.usage.values()),
+                    "catalog": catalog, "invocations": sum(u["calls"] for u in usage.values()),
                 })
             if route == "usage" and method == "GET":
-                return _json_response(start_response, 200, {"models": self.bedrock.usage})
+                return _json_response(start_response, 200, {"models": self.bedrock.usage_snapshot()})
             if route == "reset" and method == "POST":
                 self.bedrock.reset()
                 return _json_response(start_response, 200, {"status": "reset"})
@@ -475,6 +477,7 @@ class SandboxServer:
         self.port = int(self._server.server_port)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._serving = False
 
     @property
     def url(self) -> str:
@@ -488,6 +491,7 @@ class SandboxServer:
         serve = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
         tick = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._threads = [serve, tick]
+        self._serving = True
         for thread in self._threads:
             thread.start()
         return self
@@ -496,6 +500,7 @@ class SandboxServer:
         """Serve in the calling thread (the ticker runs in the background)."""
         tick = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._threads = [tick]
+        self._serving = True
         tick.start()
         try:
             self._server.serve_forever()
@@ -510,8 +515,11 @@ class SandboxServer:
                 print(f"sandbox: ticker error: {exc!r}", file=sys.stderr, flush=True)
 
     def stop(self) -> None:
+        """Stop serving and close the socket; safe (and immediate) on a server never started."""
         self._stop.set()
-        self._server.shutdown()
+        if self._serving:  # shutdown() waits for serve_forever, which would never come
+            self._server.shutdown()
+            self._serving = False
         self._server.server_close()
         for thread in self._threads:
             if thread is not threading.current_thread():
