@@ -74,7 +74,6 @@ def setup(c: dict, region: str, suffix: str, records: list[dict]) -> tuple[str, 
 
 
 def test_black_box_flow(endpoint: str) -> None:
-    started = time.monotonic()
     east = clients(endpoint, "us-east-1")
     br, rt = east["bedrock"], east["bedrock-runtime"]
     nova_records = [{"schemaVersion": "bedrock-conversation-2024", "system": [{"text": "Answer briefly."}],
@@ -169,4 +168,4 @@ def test_black_box_flow(endpoint: str) -> None:
     west["bedrock"].delete_provisioned_model_throughput(provisionedModelId=pt)
     west["bedrock"].delete_custom_model(modelIdentifier=ljob["outputModelArn"])
     assert br.list_custom_models()["modelSummaries"] == []
-    assert time.monotonic() - started < 30
+    # Its duration (target: under 2 minutes) is a benchmark: benchmarks/sandbox_flow.py.
