@@ -334,6 +334,42 @@ def test_async_failures(sandbox: Env) -> None:
     assert "us-west-2" in job["failureMessage"] and "same region" in job["failureMessage"]
 
 
+def _job_with_policy(env: Env, statements: list) -> dict:
+    """Run a job whose role has exactly ``statements`` ({bucket} is the job's bucket)."""
+    from tests.unit.test_sandbox_support import TRUST
+
+    br = env.client("bedrock")
+    kwargs = job_kwargs(env)
+    bucket = kwargs["outputDataConfig"]["s3Uri"].split("/")[2]
+    name = unique("AmazonBedrockPolicy")
+    iam = env.client("iam")
+    kwargs["roleArn"] = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="data", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": json.loads(json.dumps(statements).replace("{bucket}", bucket))}))
+    arn = br.create_model_customization_job(**kwargs)["jobArn"]
+    return wait_for(lambda: br.get_model_customization_job(jobIdentifier=arn), "status", ("Completed", "Failed"))
+
+
+def test_job_s3_checks_use_iam_evaluation(sandbox: Env) -> None:
+    """Item 11: NotAction/NotResource are honoured and an explicit Deny on the output prefix wins."""
+    allow_all_but_iam = {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}
+    deny_outside_bucket = {"Effect": "Deny", "Action": "s3:*",
+                           "NotResource": ["arn:aws:s3:::{bucket}", "arn:aws:s3:::{bucket}/*"]}
+    job = _job_with_policy(sandbox, [allow_all_but_iam, deny_outside_bucket])
+    assert job["status"] == "Completed", job.get("failureMessage")
+    deny_reads_here = {"Effect": "Deny", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::elsewhere/*"}
+    job = _job_with_policy(sandbox, [allow_all_but_iam, deny_reads_here])
+    assert job["failureMessage"] == (
+        "Could not validate GetObject permissions to access Amazon S3 bucket: "
+        f"{job['trainingDataConfig']['s3Uri'].split('/')[2]} at key data/train.jsonl")
+    deny_output = {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::{bucket}/out/*"}
+    job = _job_with_policy(sandbox, [allow_all_but_iam, deny_output])
+    bucket = job["outputDataConfig"]["s3Uri"].split("/")[2]
+    assert job["failureMessage"] == (
+        "Amazon S3 perms missing (PutObject): Could not validate PutObject permissions to access "
+        f"S3 bucket: {bucket} at key out/.write_access_check_file.tmp")
+
+
 def test_wrong_data_format_fails_job(sandbox: Env) -> None:
     job = run_job(sandbox, records=[prompt_completion(i) for i in range(20)], validation=False)
     assert job["status"] == "Failed"

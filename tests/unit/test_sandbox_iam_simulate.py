@@ -47,3 +47,21 @@ def test_unknown_principal_and_other_iam_calls(iam):
     assert error.value.response["Error"]["Code"] == "NoSuchEntity"
     iam.create_role(RoleName="Other", AssumeRolePolicyDocument=json.dumps(TRUST))  # still moto's
     assert iam.get_role(RoleName="Other")["Role"]["RoleName"] == "Other"
+
+
+def test_decide_uses_iam_wildcards_and_not_elements():
+    """Item 11: only ``*``/``?`` are wildcards, actions ignore case, NotAction/NotResource count."""
+    from utils.sandbox.iam_simulate import decide
+
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "S3:getobject", "Resource": "arn:aws:s3:::b/[ab]?.txt"},
+        {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "bedrock:*", "NotResource": "arn:aws:bedrock:*:*:custom-model/*"}]})
+    assert decide([policy], "s3:GetObject", "arn:aws:s3:::b/[ab]1.txt") == "allowed"
+    assert decide([policy], "s3:GetObject", "arn:aws:s3:::b/a1.txt") == "implicitDeny"
+    assert decide([policy], "s3:GetObject", "arn:aws:s3:::b/[ab]1xtxt") == "implicitDeny"
+    assert decide([policy], "s3:PutObject", "arn:aws:s3:::b/x") == "implicitDeny"
+    assert decide([policy], "sts:GetCallerIdentity", "*") == "allowed"
+    assert decide([policy], "bedrock:InvokeModel", "arn:aws:bedrock:us-east-1::foundation-model/x") == "explicitDeny"
+    assert decide([policy], "bedrock:GetCustomModel",
+                  "arn:aws:bedrock:us-east-1:123456789012:custom-model/m/abc") == "allowed"

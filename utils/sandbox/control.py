@@ -206,9 +206,9 @@ class MotoBridge:
         return s3_backends[self.account]["aws"]
 
     def _iam(self) -> Any:
-        from moto.iam.models import iam_backends
+        from utils.sandbox.iam_simulate import iam_backend
 
-        return iam_backends[self.account]["aws"]
+        return iam_backend()
 
     def bucket_region(self, bucket: str) -> str | None:
         try:
@@ -284,34 +284,12 @@ class MotoBridge:
                 return True
         return False
 
-    def role_documents(self, role: Any) -> list[dict[str, Any]]:
-        """The role's inline and attached (default version) policy documents."""
-        docs = [self._document(doc) for doc in role.policies.values()]
-        for policy in role.managed_policies.values():
-            versions = getattr(policy, "versions", [])
-            default = next((v for v in versions if getattr(v, "is_default", False)), None)
-            if default is not None:
-                docs.append(self._document(default.document))
-        return docs
-
     def allows(self, role: Any, action: str, resource: str) -> bool:
-        """Simple IAM evaluation: an Allow matching action and resource, and no matching Deny."""
-        allowed = False
-        for doc in self.role_documents(role):
-            for st in self._statements(doc):
-                actions = st.get("Action", [])
-                actions = actions if isinstance(actions, list) else [actions]
-                resources = st.get("Resource", [])
-                resources = resources if isinstance(resources, list) else [resources]
-                if not any(fnmatchcase(action.lower(), str(a).lower()) for a in actions):
-                    continue
-                if not any(fnmatchcase(resource, str(r)) for r in resources):
-                    continue
-                if st.get("Effect") == "Deny":
-                    return False
-                if st.get("Effect") == "Allow":
-                    allowed = True
-        return allowed
+        """IAM evaluation of the role's inline and attached policies (``iam_simulate.decide``:
+        explicit deny > allow > implicit deny; Action/NotAction, Resource/NotResource; no conditions)."""
+        from utils.sandbox.iam_simulate import decide, entity_policies
+
+        return decide(entity_policies(role), action, resource) == "allowed"
 
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
