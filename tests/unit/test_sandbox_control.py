@@ -200,7 +200,7 @@ def test_job_steps_follow_batch_size(sandbox: Env) -> None:
     assert job["status"] == "Completed", job.get("failureMessage")
     assert job["validationDataConfig"] == {"validators": []} and job["validationMetrics"] == []
     bucket = job["outputDataConfig"]["s3Uri"].split("/")[2]
-    keys = sandbox.keys(bucket, "out/")
+    keys = sandbox.keys(bucket, "out/model-customization-job-")
     assert len(keys) == 1  # no validation CSV without a validation set
     rows = sandbox.read(bucket, keys[0]).decode().strip().splitlines()[1:]
     assert len(rows) == math.ceil(30 / 4) * 3
@@ -590,6 +590,56 @@ def test_tagging(sandbox: Env) -> None:
     with pytest.raises(ClientError) as exc:
         br.list_tags_for_resource(resourceARN=missing)
     assert code(exc) == "ResourceNotFoundException"
+
+
+def test_tagging_is_regional(sandbox: Env) -> None:
+    """Item 12 (a): another region's ARN is unknown to tagging (ResourceNotFoundException)."""
+    job = run_job(sandbox)
+    west = sandbox.client("bedrock", "us-west-2")
+    for call in (lambda arn: west.list_tags_for_resource(resourceARN=arn),
+                 lambda arn: west.tag_resource(resourceARN=arn, tags=[{"key": "k", "value": "v"}]),
+                 lambda arn: west.untag_resource(resourceARN=arn, tagKeys=["k"])):
+        for arn in (job["jobArn"], job["outputModelArn"]):
+            with pytest.raises(ClientError) as exc:
+                call(arn)
+            assert code(exc) == "ResourceNotFoundException"
+    assert sandbox.client("bedrock").list_tags_for_resource(resourceARN=job["jobArn"])["tags"] == []
+
+
+def test_forged_page_tokens_are_rejected(sandbox: Env) -> None:
+    """Item 12 (b): a token whose offset is negative or past the list is a ValidationException."""
+    import base64
+
+    run_job(sandbox)
+    br = sandbox.client("bedrock")
+    for offset in (-1, 10**6):
+        token = base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+        with pytest.raises(ClientError) as exc:
+            br.list_model_customization_jobs(maxResults=1, nextToken=token)
+        assert code(exc) == "ValidationException" and "pagination token" in message(exc)
+
+
+def test_write_check_leaves_probe_object(sandbox: Env) -> None:
+    """Item 12 (d): a passing write check writes <prefix>/.write_access_check_file.tmp, as the service does."""
+    job = run_job(sandbox)
+    assert job["status"] == "Completed"
+    bucket = job["outputDataConfig"]["s3Uri"].split("/")[2]
+    assert "out/.write_access_check_file.tmp" in sandbox.keys(bucket, "out/")
+    failed = run_job(sandbox, role=sandbox.role(write=False))
+    bucket = failed["outputDataConfig"]["s3Uri"].split("/")[2]
+    assert sandbox.keys(bucket, "out/") == []
+
+
+def test_anthropic_model_field_is_bare_name(sandbox: Env) -> None:
+    """Item 12 (c): no provider prefix, geo prefix or -v1:0 suffix in the response's ``model``."""
+    rt = sandbox.client("bedrock-runtime")
+    body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20,
+                       "messages": [{"role": "user", "content": "Hi"}]})
+    for model_id, name in (("us.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5-20251001"),
+                           ("global.anthropic.claude-sonnet-4-6", "claude-sonnet-4-6"),
+                           ("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-sonnet-4-6",
+                            "claude-sonnet-4-6")):
+        assert json.loads(rt.invoke_model(modelId=model_id, body=body)["body"].read())["model"] == name
 
 
 # ---- runtime routing -----------------------------------------------------------------------

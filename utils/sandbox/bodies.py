@@ -457,6 +457,17 @@ _LLAMA_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "lengt
 _TITAN_STOP = {"end_turn": "FINISH", "stop_sequence": "STOP_CRITERIA_MET", "max_tokens": "LENGTH"}
 
 
+_GEO_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.")
+
+
+def anthropic_model_name(model_id: str) -> str:
+    """The bare model name Anthropic echoes in ``model``: ``us.anthropic.claude-haiku-4-5-20251001-v1:0``
+    -> ``claude-haiku-4-5-20251001``; ``anthropic.claude-sonnet-4-6`` -> ``claude-sonnet-4-6``."""
+    name = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
+    name = _GEO_PREFIX.sub("", name).removeprefix("anthropic.")
+    return re.sub(r"-v\d+(?::\d+)*(?::\d+k)?$", "", name)
+
+
 def render_invoke_body(body_family: str, completion: Completion, model_name: str) -> dict[str, Any]:
     """Render a completion as ``body_family``'s InvokeModel response body (a dict to JSON-encode).
 
@@ -468,7 +479,7 @@ def render_invoke_body(body_family: str, completion: Completion, model_name: str
             "id": message_id(completion, model_name),
             "type": "message",
             "role": "assistant",
-            "model": model_name,
+            "model": anthropic_model_name(model_name),
             "content": [{"type": "text", "text": completion.text}],
             "stop_reason": stop,
             "stop_sequence": getattr(completion, "stop_sequence", None) if stop == "stop_sequence" else None,

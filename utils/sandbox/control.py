@@ -169,6 +169,8 @@ def paginate(items: list[Any], max_results: int | None, token: str | None) -> tu
             start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise validation("The provided pagination token is invalid.") from exc
+        if not 0 <= start <= len(items):  # never issued: a token points inside the list it came from
+            raise validation("The provided pagination token is invalid.")
     size = max_results or 1000
     page = items[start:start + size]
     end = start + size
@@ -975,7 +977,7 @@ class Bedrock:
             return None, denied
         return data, None
 
-    def _check_write(self, role: Any, region: str, uri: str) -> str | None:
+    def _check_write(self, role: Any, region: str, uri: str, *, write_probe: bool = False) -> str | None:
         bucket, prefix = split_s3(uri)
         probe = f"{prefix.rstrip('/')}/.write_access_check_file.tmp" if prefix.strip("/") else ".write_access_check_file.tmp"
         denied = (
@@ -992,6 +994,11 @@ class Bedrock:
             )
         if not self.moto.allows(role, "s3:PutObject", f"arn:aws:s3:::{bucket}/{probe}"):
             return denied
+        if write_probe:  # the service proves the permission by writing the probe (bedrock-api.md §2.3)
+            try:
+                self.moto.put_object(bucket, probe, b"")
+            except S3WriteError:
+                return denied
         return None
 
     def _prepare_job(self, job: CustomizationJob) -> str | None:
@@ -1009,7 +1016,7 @@ class Bedrock:
             if message:
                 return message
             validation_files.append((validator["s3Uri"], data or b""))
-        message = self._check_write(role, job.region, job.output_config["s3Uri"])
+        message = self._check_write(role, job.region, job.output_config["s3Uri"], write_probe=True)
         if message:
             return message
         assert train_data is not None
@@ -1622,7 +1629,8 @@ class Bedrock:
     # ====================================================================================
     def _taggable(self, region: str, arn: str) -> None:
         known = set(self.jobs) | set(self.models) | set(self.throughputs) | set(self.deployments) | set(self.batch_jobs)
-        if arn not in known:
+        arn_region = arn.split(":")[3] if arn.count(":") >= 5 else ""
+        if arn not in known or arn_region != region:  # resources are regional: another region's ARN is unknown
             raise not_found(f"Could not find a resource with ARN {arn}.")
 
     def tag_resource(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
