@@ -642,6 +642,61 @@ def test_anthropic_model_field_is_bare_name(sandbox: Env) -> None:
         assert json.loads(rt.invoke_model(modelId=model_id, body=body)["body"].read())["model"] == name
 
 
+def test_claude4_rejects_temperature_with_top_p(sandbox: Env) -> None:
+    """Item 13: Sonnet 4.6 / Haiku 4.5 take temperature or top_p, not both (InvokeModel and Converse)."""
+    rt = sandbox.client("bedrock-runtime")
+    expected = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    msgs = [{"role": "user", "content": "Hi"}]
+    for model_id in ("us.anthropic.claude-sonnet-4-6", "global.anthropic.claude-haiku-4-5-20251001-v1:0"):
+        with pytest.raises(ClientError) as exc:
+            rt.invoke_model(modelId=model_id, body=json.dumps({
+                "anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": msgs,
+                "temperature": 0.2, "top_p": 0.9}))
+        assert code(exc) == "ValidationException" and message(exc) == expected
+        with pytest.raises(ClientError) as exc:
+            rt.converse(modelId=model_id, messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                        inferenceConfig={"temperature": 0.2, "topP": 0.9})
+        assert code(exc) == "ValidationException" and message(exc) == expected
+        for only in ({"temperature": 0.2}, {"top_p": 0.9}):  # one of them is fine
+            rt.invoke_model(modelId=model_id, body=json.dumps(
+                {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": msgs, **only}))
+    # Other families keep accepting both.
+    rt.converse(modelId="amazon.nova-micro-v1:0", messages=[{"role": "user", "content": [{"text": "Hi"}]}],
+                inferenceConfig={"temperature": 0.2, "topP": 0.9, "maxTokens": 10})
+
+
+def test_output_caps_per_model(sandbox: Env) -> None:
+    """Item 13: a requested output length above the model's maximum is a ValidationException."""
+    rt = sandbox.client("bedrock-runtime")
+    hi = [{"role": "user", "content": [{"text": "Hi"}]}]
+    claude = {"anthropic_version": "bedrock-2023-05-31", "messages": [{"role": "user", "content": "Hi"}]}
+    with pytest.raises(ClientError) as exc:
+        rt.invoke_model(modelId="us.anthropic.claude-sonnet-4-6", body=json.dumps({**claude, "max_tokens": 64001}))
+    assert message(exc) == ("max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens "
+                            "for claude-sonnet-4-6")
+    rt.invoke_model(modelId="us.anthropic.claude-sonnet-4-6", body=json.dumps({**claude, "max_tokens": 64000}))
+    with pytest.raises(ClientError) as exc:
+        rt.invoke_model(modelId="amazon.nova-lite-v1:0", body=json.dumps(
+            {"messages": hi, "inferenceConfig": {"maxTokens": 10001}}))
+    assert message(exc) == ("Malformed input request: #/inferenceConfig/maxTokens: 10001 is not less or equal "
+                            "to 10000, please reformat your input and try again.")
+    for model_id, cap in (("us.meta.llama3-3-70b-instruct-v1:0", 2048), ("amazon.nova-pro-v1:0", 10000)):
+        with pytest.raises(ClientError) as exc:
+            rt.converse(modelId=model_id, messages=hi, inferenceConfig={"maxTokens": cap + 1})
+        assert code(exc) == "ValidationException"
+        assert message(exc) == (f"The maximum tokens you requested exceeds the model limit of {cap}. "
+                                f"Try again with a maximum tokens value that is lower than {cap}.")
+        rt.converse(modelId=model_id, messages=hi, inferenceConfig={"maxTokens": cap})
+    sandbox.configure(catalog="2024")
+    try:
+        with pytest.raises(ClientError) as exc:
+            rt.invoke_model(modelId="anthropic.claude-3-haiku-20240307-v1:0",
+                            body=json.dumps({**claude, "max_tokens": 4097}))
+        assert message(exc).startswith("max_tokens: 4097 > 4096") and message(exc).endswith("claude-3-haiku-20240307")
+    finally:
+        sandbox.configure(catalog="current")
+
+
 # ---- runtime routing -----------------------------------------------------------------------
 
 

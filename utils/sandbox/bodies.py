@@ -625,6 +625,53 @@ def parse_converse(request: dict[str, Any], *, default_max_tokens: int = CONVERS
     )
 
 
+TEMPERATURE_AND_TOP_P = "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+
+
+def check_model_limits(model_id: str, body_family: str, request: dict[str, Any], *, converse: bool) -> None:
+    """Per-model rules on an already parsed request (``catalog.OUTPUT_TOKEN_CAPS``, Claude 4.x sampling).
+
+    Only lengths the request states are checked (a family's default is never above the cap).
+    Wording: Converse "The maximum tokens you requested exceeds the model limit of N. ...";
+    Anthropic bodies "max_tokens: X > N, which is the maximum allowed number of output tokens
+    for <model>"; Nova and Llama bodies their JSON-schema form.
+    """
+    from utils.sandbox import catalog
+
+    if converse:
+        config = request.get("inferenceConfig") or {}
+        requested, path = config.get("maxTokens"), "inferenceConfig.maxTokens"
+        both = config.get("temperature") is not None and config.get("topP") is not None
+    elif body_family == "anthropic":
+        requested, path = request.get("max_tokens"), "#/max_tokens"
+        both = request.get("temperature") is not None and request.get("top_p") is not None
+    elif body_family == "nova":
+        config = request.get("inferenceConfig") or {}
+        key = "max_new_tokens" if "max_new_tokens" in config else "maxTokens"
+        requested, path = config.get(key), f"#/inferenceConfig/{key}"
+        both = False
+    elif body_family == "llama":
+        requested, path, both = request.get("max_gen_len"), "#/max_gen_len", False
+    else:
+        requested, path, both = None, "", False  # Titan: maxTokenCount is capped by the body schema
+    if both and catalog.single_sampling_parameter(model_id):
+        raise BodyError(TEMPERATURE_AND_TOP_P)
+    cap = catalog.output_token_cap(model_id)
+    if cap is None or not isinstance(requested, int) or requested <= cap:
+        return
+    if converse:
+        raise BodyError(
+            f"The maximum tokens you requested exceeds the model limit of {cap}. "
+            f"Try again with a maximum tokens value that is lower than {cap}."
+        )
+    if body_family == "anthropic":
+        raise BodyError(
+            f"max_tokens: {requested} > {cap}, which is the maximum allowed number of output tokens "
+            f"for {anthropic_model_name(model_id)}"
+        )
+    raise _schema_error(path, f"{requested} is not less or equal to {cap}")
+
+
 def render_converse(completion: Completion, latency_ms: int) -> dict[str, Any]:
     """Render a completion as a Converse response (``output``, ``stopReason``, ``usage``, ``metrics``)."""
     return {

@@ -240,6 +240,56 @@ RETIRED: dict[str, str] = {
 }
 
 
+# ---- per-model request limits (runtime) -------------------------------------------------------
+
+# Largest output length one request may ask for (max_tokens / maxTokens / max_new_tokens /
+# max_gen_len), by base model ID; customizable variants and custom models use their base's cap.
+# Sources: Claude 3 Haiku / Claude 3 Sonnet 4096 (Anthropic model comparison table; the
+# Bedrock model cards); Llama 3.x max_gen_len 2048 (bedrock-api.md §5.2, model-parameters-meta);
+# Titan Text Express maxTokenCount 8192 (bedrock-api.md §5.2). UNCERTAIN: Nova 10000 (Nova
+# user guide "maximum output"; not confirmed for Nova 2 Lite), Claude Sonnet 4.6 and Claude
+# Haiku 4.5 64000 (Anthropic's models overview; Bedrock's cap not confirmed). Re-check live.
+OUTPUT_TOKEN_CAPS: dict[str, int] = {
+    "anthropic.claude-3-haiku-20240307-v1:0": 4096,
+    "anthropic.claude-3-sonnet-20240229-v1:0": 4096,
+    "anthropic.claude-sonnet-4-6": 64000,  # uncertain
+    "anthropic.claude-haiku-4-5-20251001-v1:0": 64000,  # uncertain
+    "amazon.nova-micro-v1:0": 10000,  # uncertain
+    "amazon.nova-lite-v1:0": 10000,  # uncertain
+    "amazon.nova-pro-v1:0": 10000,  # uncertain
+    "amazon.nova-2-lite-v1:0": 10000,  # uncertain
+    "meta.llama3-8b-instruct-v1:0": 2048,
+    "meta.llama3-70b-instruct-v1:0": 2048,
+    "meta.llama3-1-8b-instruct-v1:0": 2048,
+    "meta.llama3-1-70b-instruct-v1:0": 2048,
+    "meta.llama3-3-70b-instruct-v1:0": 2048,
+    "amazon.titan-text-express-v1": 8192,
+}
+
+# Models that accept ``temperature`` or ``top_p`` but not both (models.md §2, source S11:
+# Anthropic's Bedrock notes and the Haiku 4.5 migration guide).
+SINGLE_SAMPLING_PARAMETER = frozenset({"anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"})
+
+
+def _base_id(model_id: str, table: Any) -> str | None:
+    """The entry of ``table`` a model ID (or a customizable variant ``<base>:<ctx>``) belongs to."""
+    for base in table:
+        if model_id == base or model_id.startswith(base + ":"):
+            return base
+    return None
+
+
+def output_token_cap(model_id: str) -> int | None:
+    """The per-request output cap of a model (see :data:`OUTPUT_TOKEN_CAPS`), None if unknown."""
+    base = _base_id(model_id, OUTPUT_TOKEN_CAPS)
+    return None if base is None else OUTPUT_TOKEN_CAPS[base]
+
+
+def single_sampling_parameter(model_id: str) -> bool:
+    """Whether the model rejects ``temperature`` together with ``top_p``."""
+    return _base_id(model_id, SINGLE_SAMPLING_PARAMETER) is not None
+
+
 def _iso(date: str | None) -> str | None:
     return f"{date}T00:00:00Z" if date else None
 

@@ -1735,6 +1735,8 @@ class Bedrock:
             else:
                 raw = request if isinstance(request, bytes) else json.dumps(request).encode()
                 prompt = bodies.parse_invoke_body(target.body, raw)
+                payload = json.loads(raw)
+            bodies.check_model_limits(target.model_name, target.body, payload, converse=converse)
         except bodies.BodyError as exc:
             raise validation(str(exc)) from exc
         except ValueError as exc:
