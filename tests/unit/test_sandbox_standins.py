@@ -256,3 +256,23 @@ def test_numbers_count_in_retrieval() -> None:
     pairs = [(f"What is item {i}?", f"Item {i} is a widget of size {i}.") for i in range(10)]
     custom = ModelBehaviour("amazon.nova-lite-v1:0", kind="custom", training_pairs=pairs)
     assert generate(Prompt("", [("user", "What is item 3?")], 50), custom).text == "Item 3 is a widget of size 3."
+
+
+def test_base_model_follows_length_instructions() -> None:
+    """Item 14: "one short sentence", "only the number", "Be concise", "in N words" shorten the answer."""
+    question = "How does Provisioned Throughput charge?"
+    verbose = generate(ask(question), BASE).text
+    fillers = ("Based on", "According to", "Great question", "To answer", "I hope", "In summary", "Please note")
+    for prompt in (ask(f"{question} Answer in one short sentence."), ask(f"{question} Be concise."),
+                   ask(question, system="Be concise.")):
+        text = generate(prompt, BASE).text
+        assert len(text.split()) < len(verbose.split()) / 2
+        assert not any(f in text for f in fillers) and "\n" not in text
+        assert text.count(". ") == 0 and text.rstrip(".").split(" (Doc")[0] in NUMBERED  # one context sentence
+    two = generate(ask(f"{question} Answer in two sentences."), BASE).text
+    assert text in two and len(two) > len(text)
+    words = generate(ask(f"{question} Answer in 5 words."), BASE).text
+    assert len(words.split()) <= 5 and not any(f in words for f in fillers)
+    number = generate(ask("What is the max records for Nova Lite? Answer with only the number."), BASE).text
+    assert number == "20000"
+    assert generate(ask("What is the max records for Nova Lite?"), BASE).text != number

@@ -499,6 +499,76 @@ def _relevant(request: Request, limit: int) -> list[tuple[float, Unit]]:
     return [(s, u) for s, u in ranked if s >= 0.35 * best][:limit]
 
 
+# =========================================================================== length instructions
+
+_NUMBER_WORD = r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|a single|a|single)"
+_SENTENCES_ASK = re.compile(rf"\b(?:in|with|using|of|as)\s+(?:only\s+|at most\s+|no more than\s+|exactly\s+)?"
+                            rf"({_NUMBER_WORD})\s+(?:short\s+|brief\s+|concise\s+)?sentences?\b", re.IGNORECASE)
+_WORDS_ASK = re.compile(r"\b(?:in|with|using|of)\s+(?:at most\s+|no more than\s+|under\s+|fewer than\s+|"
+                        r"less than\s+|exactly\s+|about\s+)?(\d+)\s+words?\b", re.IGNORECASE)
+_NUMBER_ONLY_ASK = re.compile(r"\b(?:only|just)\s+(?:the|a)\s+(?:number|figure|value|amount)\b|"
+                              r"\b(?:number|figure|value)\s+only\b", re.IGNORECASE)
+_CONCISE_ASK = re.compile(r"\b(?:be (?:very )?(?:concise|brief)|concisely|briefly|short answer|keep it short|"
+                          r"(?:answer|respond|reply) (?:in )?(?:short|brief))\b", re.IGNORECASE)
+_NUMBER_TOKEN = re.compile(r"[$€£]?\d[\d,]*(?:\.\d+)?\s*%?")
+
+
+@dataclass(frozen=True)
+class Brevity:
+    """What the prompt's own instructions ask of the answer's length and form."""
+
+    sentences: int | None = None  # "in one short sentence", "in 2 sentences"
+    words: int | None = None  # "in 10 words", "in at most 25 words"
+    number_only: bool = False  # "Answer with only the number"
+
+
+def brevity(request: Request, system: str = "") -> Brevity | None:
+    """The length/format instruction in the system prompt or the last user message, if any.
+
+    Context units (documents, table rows) are not searched, so a document that happens
+    to say "in 10 words" does not change the answer.
+    """
+    context = {u.text for u in request.units}
+    lines = [line for text in (system, request.user_text) for line in text.splitlines()]
+    text = " ".join(line for line in lines if line.strip() and not any(line.strip() in c for c in context))
+    text = f"{text} {request.question}"
+    if _NUMBER_ONLY_ASK.search(text):
+        return Brevity(number_only=True)
+    words = _WORDS_ASK.search(text)
+    sentences = _SENTENCES_ASK.search(text)
+    if words:
+        return Brevity(words=max(1, int(words.group(1))))
+    if sentences:
+        raw = sentences.group(1).lower()
+        count = int(raw) if raw.isdigit() else _NUMBER_WORDS.get(raw, 1)
+        return Brevity(sentences=max(1, count))
+    if _CONCISE_ASK.search(text):
+        return Brevity(sentences=1)
+    return None
+
+
+def brief_answer(request: Request, ask: Brevity, top: list[tuple[float, Unit]]) -> str:
+    """The answer an instruction-following model gives when told how short to be: no lead-in, no
+    closing, only as many units (sentences) or words as asked, or only the number."""
+    if ask.number_only:
+        best = top[0][1]
+        if len(best.cells) >= 2:
+            return short_answer(best, request.question, 3)
+        for _, unit in top:
+            numbers = [n.strip() for n in _NUMBER_TOKEN.findall(unit.text)]
+            if numbers:
+                return numbers[0]
+        return _strip_end(short_answer(best, request.question, 3))
+    if ask.words is not None:
+        return _trim_words(_with_period(top[0][1].text), ask.words)
+    chosen = top[: ask.sentences or 1]
+    cite = request.numbered_docs
+    return " ".join(
+        f"{_with_period(u.text)[:-1]} (Doc {u.doc})." if cite and u.doc is not None else _with_period(u.text)
+        for _, u in chosen
+    )
+
+
 # =========================================================================== base model
 
 
@@ -514,6 +584,12 @@ def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | No
     question = request.question
     topic = _topic(question)
     key = (behaviour.model_id, question, request.user_text[-2000:])
+    ask = brevity(request, prompt.system)
+    if ask is not None and request.units:
+        summary = re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE)
+        ranked = [(0.0, u) for u in request.units] if summary else _relevant(request, max(3, ask.sentences or 1))
+        if ranked:
+            return brief_answer(request, ask, ranked)
     if re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE):
         seen: set[int | None] = set()
         chosen = []
