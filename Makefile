@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/python -m tests.notebooks.validate_notebooks notebooks
 
 unit: $(STAMP)
-	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q tests/unit
+	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 2 tests/unit
 
 series: $(STAMP)
 	$(BIN)/python -m pytest -q -x tests/notebooks/test_series.py
