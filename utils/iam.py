@@ -458,6 +458,26 @@ def _normalise_prefix(prefix: str) -> str:
     return prefix
 
 
+def _ensure_service_role(
+    name: str, trust: dict[str, Any], description: str, tags: dict[str, str], *,
+    policy: tuple[str, dict[str, Any], str], account: str, region: str, kms_key_arn: str | None,
+) -> str:
+    """A Bedrock service role with its managed permissions policy (and optional KMS access)."""
+    arn = ensure_role(name, trust, description, tags, region=region)
+    policy_name, document, policy_description = policy
+    policy_arn = ensure_managed_policy(
+        policy_name[:128], document, description=policy_description, tags=tags,
+        account=account, partition=partition_for(region), region=region,
+    )
+    attach(name, policy_arn, region=region)
+    if kms_key_arn:
+        ensure_inline_policy(
+            name, "kms", render_policy("service-role-kms", KmsKeyArn=kms_key_arn, Region=region),
+            region=region,
+        )
+    return arn
+
+
 def ensure_customization_role(
     workshop_id: str, bucket: str, region: str, account: str, *,
     training_prefix: str = TRAINING_PREFIX, validation_prefix: str = VALIDATION_PREFIX,
@@ -479,20 +499,11 @@ def ensure_customization_role(
         ValidationPrefix=_normalise_prefix(validation_prefix),
         OutputPrefix=_normalise_prefix(output_prefix),
     )
-    arn = ensure_role(
-        name, trust, f"Bedrock model customization jobs of workshop {workshop_id}", tags, region=region
+    return _ensure_service_role(
+        name, trust, f"Bedrock model customization jobs of workshop {workshop_id}", tags,
+        policy=(f"{name}-S3", s3_policy, f"S3 access for {name}"),
+        account=account, region=region, kms_key_arn=kms_key_arn,
     )
-    policy_arn = ensure_managed_policy(
-        f"{name}-S3"[:128], s3_policy, description=f"S3 access for {name}", tags=tags,
-        account=account, partition=partition_for(region), region=region,
-    )
-    attach(name, policy_arn, region=region)
-    if kms_key_arn:
-        ensure_inline_policy(
-            name, "kms", render_policy("service-role-kms", KmsKeyArn=kms_key_arn, Region=region),
-            region=region,
-        )
-    return arn
 
 
 def ensure_batch_role(
@@ -508,15 +519,8 @@ def ensure_batch_role(
         "batch-role-permissions", Bucket=bucket, Region=region, AccountId=account,
         InputPrefix=_normalise_prefix(input_prefix), OutputPrefix=_normalise_prefix(output_prefix),
     )
-    arn = ensure_role(name, trust, f"Bedrock batch inference of workshop {workshop_id}", tags, region=region)
-    policy_arn = ensure_managed_policy(
-        f"{name}-Permissions"[:128], permissions, description=f"S3 and InvokeModel for {name}",
-        tags=tags, account=account, partition=partition_for(region), region=region,
+    return _ensure_service_role(
+        name, trust, f"Bedrock batch inference of workshop {workshop_id}", tags,
+        policy=(f"{name}-Permissions", permissions, f"S3 and InvokeModel for {name}"),
+        account=account, region=region, kms_key_arn=kms_key_arn,
     )
-    attach(name, policy_arn, region=region)
-    if kms_key_arn:
-        ensure_inline_policy(
-            name, "kms", render_policy("service-role-kms", KmsKeyArn=kms_key_arn, Region=region),
-            region=region,
-        )
-    return arn
