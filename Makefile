@@ -49,6 +49,7 @@ nbval: $(STAMP)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/series.py
+	$(BIN)/python benchmarks/sandbox_flow.py
 
 clean:
 	rm -rf runs .workshop .sandbox .pytest_cache

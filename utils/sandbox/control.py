@@ -1869,21 +1869,19 @@ def _validate_data(job: CustomizationJob, uri: str, data: bytes, split: str) -> 
     """
     filename = uri.rsplit("/", 1)[-1]
     if job.customization_type in ("FINE_TUNING", "CONTINUED_PRE_TRAINING"):
+        # The same validator as notebook 02 and the CLI (issue 5).
+        from utils.validate_dataset import UsageError, validate_bytes
+
+        hp = training.effective_hyperparameters(registry.family_of(job.base.model_id), job.hyperparameters)
         try:
-            from utils.validate_dataset import UsageError, validate_bytes
-        except ImportError:  # pragma: no cover - the validator ships with the repo
-            validate_bytes = None  # type: ignore[assignment]
-        if validate_bytes is not None:
-            hp = training.effective_hyperparameters(registry.family_of(job.base.model_id), job.hyperparameters)
-            try:
-                report = validate_bytes(
-                    data, job.base.model_id, split=split, customization_type=job.customization_type,
-                    filename=filename, batch_size=int(hp.get("batchSize", 1)), combined_counts=True,
-                )
-            except UsageError as exc:
-                return str(exc), 0
-            return (None if report.ok else report.failure_message()), report.records
-    # Distillation prompts (and the fallback): JSONL with user turns.
+            report = validate_bytes(
+                data, job.base.model_id, split=split, customization_type=job.customization_type,
+                filename=filename, batch_size=int(hp.get("batchSize", 1)), combined_counts=True,
+            )
+        except UsageError as exc:
+            return str(exc), 0
+        return (None if report.ok else report.failure_message()), report.records
+    # Distillation prompts: JSONL with user turns (Bedrock writes the answers).
     invalid = f"Unable to parse Amazon S3 file: {filename}. Data files must conform to JSONL format."
     try:
         records = _records(data)
