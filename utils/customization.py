@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,3 +220,40 @@ def plot_loss(frames: dict[str, pd.DataFrame], title: str = "Loss"):
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+def early_stopping(losses: Sequence[float], threshold: float, patience: int) -> tuple[int, int]:
+    """Where early stopping ends a run, and which epoch's checkpoint is best.
+
+    ``losses`` are per-epoch validation losses (epoch 1 first). An epoch *improves* when the lowest loss of
+    all earlier epochs minus its loss is greater than ``threshold`` (the first epoch always improves).
+    Training stops after ``patience`` consecutive non-improving epochs, or when the losses run out.
+    Returns ``(stopped_epoch, best_epoch)``, both 1-based; ``best_epoch`` is the earliest epoch with the
+    lowest loss among the epochs run. These are the semantics of Bedrock's ``earlyStoppingThreshold`` and
+    ``earlyStoppingPatience`` for Claude 3 Haiku as AWS explains them with a 7-epoch example
+    (https://aws.amazon.com/blogs/machine-learning/best-practices-and-lessons-for-fine-tuning-anthropics-claude-3-haiku-on-amazon-bedrock/).
+
+    Differences are rounded to 12 decimals before the comparison, so ``0.9 - 0.8`` counts as ``0.1``.
+    """
+    values = [float(x) for x in losses]
+    if not values:
+        raise ValueError("early_stopping needs at least one validation loss (epoch 1).")
+    if threshold < 0:
+        raise ValueError(f"threshold must be >= 0, got {threshold}.")
+    if isinstance(patience, bool) or int(patience) != patience or patience < 1:
+        raise ValueError(f"patience must be a whole number >= 1, got {patience!r}.")
+    lowest = math.inf
+    waited = 0
+    stopped = len(values)
+    for epoch, loss in enumerate(values, start=1):
+        improves = not math.isnan(loss) and (lowest == math.inf or round(lowest - loss, 12) > threshold)
+        waited = 0 if improves else waited + 1
+        if not math.isnan(loss):
+            lowest = min(lowest, loss)
+        if waited >= patience:
+            stopped = epoch
+            break
+    run = values[:stopped]
+    finite = [x for x in run if not math.isnan(x)]
+    best = run.index(min(finite)) + 1 if finite else 1
+    return stopped, best
