@@ -245,3 +245,58 @@ def test_chunk_text_keeps_every_character(text: str) -> None:
     assert all(piece for piece in pieces)
     counts = streaming.running_counts(pieces, 17)
     assert counts == sorted(counts) and (not counts or counts[-1] == 17)
+
+
+# ---- utils.invoke.stream_text against the sandbox ----------------------------------------------
+
+
+@pytest.mark.parametrize("family", [None, *sorted(BODIES)])
+def test_stream_text_yields_the_plain_answer_with_usage_and_latency(sandbox: Env, family: str | None) -> None:
+    from utils import invoke
+
+    rt = sandbox.client("bedrock-runtime")
+    model_id = BODIES[family or "nova"][0]
+    if family is None:
+        plain = invoke.converse(model_id, QUESTION, max_tokens=300, client=rt)
+    else:
+        plain = invoke.invoke(model_id, family, QUESTION, max_tokens=300, client=rt)
+    stream = invoke.stream_text(model_id, QUESTION, body_family=family, max_tokens=300, client=rt)
+    pieces = list(stream)
+    reply = stream.reply
+    assert reply is not None and len(pieces) > 1 and "".join(pieces) == reply.text == plain.text
+    assert reply.api == ("ConverseStream" if family is None else "InvokeModelWithResponseStream")
+    assert reply.fallback is None
+    assert (reply.input_tokens, reply.output_tokens) == (plain.input_tokens, plain.output_tokens)
+    assert reply.stop_reason == plain.stop_reason
+    assert reply.first_token_ms is not None and 0 <= reply.first_token_ms <= reply.total_ms
+    assert "time to first token" in reply.summary()
+
+
+@pytest.mark.parametrize("family", [None, "titan"])
+def test_stream_text_falls_back_on_validation_and_says_so(sandbox: Env, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], family: str | None) -> None:
+    from utils import invoke
+
+    catalog = sandbox.server.bedrock.catalog
+    model = catalog.model("us-east-1", "amazon.titan-text-express-v1")
+    assert model is not None
+    monkeypatch.setitem(catalog._models, model.model_id, dataclasses.replace(model, streaming=False))
+    rt = sandbox.client("bedrock-runtime")
+    stream = invoke.stream_text(model.model_id, QUESTION, body_family=family, client=rt)
+    pieces = list(stream)
+    reply = stream.reply
+    assert reply is not None and pieces == [reply.text] and reply.text
+    assert reply.api == ("Converse" if family is None else "InvokeModel")
+    assert reply.fallback is not None and "unsupported for streaming" in reply.fallback
+    assert "Answering without streaming" in capsys.readouterr().out
+    assert "fallback" in reply.summary()
+
+
+def test_stream_text_raises_other_errors(sandbox: Env) -> None:
+    from utils import invoke
+
+    rt = sandbox.client("bedrock-runtime")
+    with pytest.raises(ClientError) as exc:
+        list(invoke.stream_text("arn:aws:bedrock:us-east-1:123456789012:custom-model-deployment/nope123",
+                                QUESTION, body_family="nova", client=rt))
+    assert code(exc) == "ResourceNotFoundException"
