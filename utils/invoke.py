@@ -1,13 +1,16 @@
-"""Calling models: Converse, and InvokeModel with each family's native body.
+"""Calling models: Converse, and InvokeModel with each family's native body, plain or streamed.
 
-Both return a :class:`Reply` with the text and the token usage Bedrock reports
+Both plain calls return a :class:`Reply` with the text and the token usage Bedrock reports
 (Converse ``usage``, or the ``x-amzn-bedrock-*-token-count`` headers of InvokeModel).
+:func:`stream_text` streams with ConverseStream or InvokeModelWithResponseStream and measures
+time to first token and total latency (:class:`StreamedReply`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,3 +148,168 @@ def invoke(
         stop_reason=stop,
         model_id=model_id,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming: ConverseStream and InvokeModelWithResponseStream
+# ---------------------------------------------------------------------------------------
+
+INVOCATION_METRICS = "amazon-bedrock-invocationMetrics"  # on the last chunk of a native stream
+
+
+@dataclass(frozen=True)
+class StreamedReply:
+    """What one streamed call produced, with the latency a reader feels."""
+
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    stop_reason: str
+    model_id: str
+    api: str  # the operation that answered: ConverseStream, InvokeModelWithResponseStream, or a fallback
+    first_token_ms: int | None  # request sent -> first text received (None: no text)
+    total_ms: int  # request sent -> last event received
+    fallback: str | None = None  # why streaming was not used, when it was not
+
+    def summary(self) -> str:
+        how = f"{self.api} (fallback: {self.fallback})" if self.fallback else self.api
+        first = "n/a" if self.first_token_ms is None else f"{self.first_token_ms} ms"
+        return (f"{how}: time to first token {first}, total {self.total_ms} ms, "
+                f"tokens in/out {self.input_tokens}/{self.output_tokens}, stop {self.stop_reason or 'n/a'}")
+
+
+def native_stream_piece(body_family: str, chunk: dict[str, Any]) -> tuple[str, str | None]:
+    """(text, stop reason or None) of one decoded ``chunk`` of a family's native stream.
+
+    Formats as the AWS code examples read them (awsdocs/aws-doc-sdk-examples,
+    ``python/example_code/bedrock-runtime/models/*/invoke_model_with_response_stream.py``):
+    Anthropic ``content_block_delta``/``message_delta`` events, Nova ``contentBlockDelta``/
+    ``messageStop``, Llama ``generation``/``stop_reason``, Titan ``outputText``/``completionReason``.
+    """
+    if body_family == "anthropic":
+        kind = chunk.get("type")
+        if kind == "content_block_delta":
+            return chunk.get("delta", {}).get("text", ""), None
+        if kind == "message_delta":
+            return "", chunk.get("delta", {}).get("stop_reason")
+        return "", None
+    if body_family == "nova":
+        if "contentBlockDelta" in chunk:
+            return chunk["contentBlockDelta"].get("delta", {}).get("text", ""), None
+        return "", chunk.get("messageStop", {}).get("stopReason")
+    if body_family == "llama":
+        return chunk.get("generation") or "", chunk.get("stop_reason")
+    if body_family == "titan":
+        return chunk.get("outputText") or "", chunk.get("completionReason")
+    raise ValueError(f"Unknown body family {body_family!r}")
+
+
+def _native_stream_usage(chunk: dict[str, Any], usage: list[int | None]) -> None:
+    """Update ``[input, output]`` from a native chunk: the invocation metrics win, else family fields."""
+    metrics = chunk.get(INVOCATION_METRICS)
+    if isinstance(metrics, dict):
+        usage[:] = [metrics.get("inputTokenCount", usage[0]), metrics.get("outputTokenCount", usage[1])]
+        return
+    pairs = (
+        (chunk.get("message", {}).get("usage", {}).get("input_tokens"), chunk.get("usage", {}).get("output_tokens")),
+        (chunk.get("metadata", {}).get("usage", {}).get("inputTokens"),
+         chunk.get("metadata", {}).get("usage", {}).get("outputTokens")),
+        (chunk.get("prompt_token_count"), chunk.get("generation_token_count")),
+        (chunk.get("inputTextTokenCount"), chunk.get("totalOutputTextTokenCount")),
+    )
+    for input_tokens, output_tokens in pairs:
+        usage[0] = input_tokens if input_tokens is not None else usage[0]
+        usage[1] = output_tokens if output_tokens is not None else usage[1]
+
+
+class TextStream:
+    """Iterate to receive an answer's text as it arrives; afterwards ``reply`` holds the totals.
+
+    ``body_family=None`` streams with ConverseStream; a family name ("anthropic", "nova", "llama",
+    "titan") streams with InvokeModelWithResponseStream and that family's native body. When the
+    streaming call answers ``ValidationException`` (the model does not stream, or the API does not
+    accept this model), the answer comes from the non-streaming call instead, in one piece, and the
+    fallback is printed and kept in ``reply.fallback``. Other errors are raised.
+    """
+
+    def __init__(self, model_id: str, prompt: str, *, body_family: str | None = None, system: str | None = None,
+                 max_tokens: int = 512, temperature: float = 0.0, region: str | None = None,
+                 client: Any = None) -> None:
+        self.model_id, self.prompt, self.body_family = model_id, prompt, body_family
+        self.options = {"system": system, "max_tokens": max_tokens, "temperature": temperature}
+        self.runtime = client or aws.client("bedrock-runtime", region)
+        self.reply: StreamedReply | None = None
+
+    def _open(self) -> Any:
+        if self.body_family is None:
+            request: dict[str, Any] = {
+                "modelId": self.model_id,
+                "messages": [{"role": "user", "content": [{"text": self.prompt}]}],
+                "inferenceConfig": {"maxTokens": self.options["max_tokens"],
+                                    "temperature": self.options["temperature"]},
+            }
+            if self.options["system"]:
+                request["system"] = [{"text": self.options["system"]}]
+            return self.runtime.converse_stream(**request)["stream"]
+        body = native_body(self.body_family, self.prompt, **self.options)
+        return self.runtime.invoke_model_with_response_stream(
+            modelId=self.model_id, body=json.dumps(body), contentType="application/json", accept="application/json"
+        )["body"]
+
+    def __iter__(self) -> Iterator[str]:
+        from botocore.exceptions import ClientError
+
+        api = "ConverseStream" if self.body_family is None else "InvokeModelWithResponseStream"
+        started = time.perf_counter()
+        try:
+            events = self._open()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ValidationException":
+                raise
+            yield from self._fallback(api, exc, started)
+            return
+        pieces: list[str] = []
+        usage: list[int | None] = [None, None]
+        stop, first_ms = "", None
+        for event in events:
+            if self.body_family is None:
+                text = event.get("contentBlockDelta", {}).get("delta", {}).get("text", "")
+                stop = event.get("messageStop", {}).get("stopReason", stop)
+                if "metadata" in event:
+                    usage[:] = usage_from_response(event["metadata"])
+            else:
+                chunk = json.loads(event["chunk"]["bytes"]) if "chunk" in event else {}
+                text, chunk_stop = native_stream_piece(self.body_family, chunk)
+                stop = chunk_stop or stop
+                _native_stream_usage(chunk, usage)
+            if text:
+                if first_ms is None:
+                    first_ms = int((time.perf_counter() - started) * 1000)
+                pieces.append(text)
+                yield text
+        self.reply = StreamedReply("".join(pieces), usage[0], usage[1], stop, self.model_id, api, first_ms,
+                                   int((time.perf_counter() - started) * 1000))
+
+    def _fallback(self, api: str, exc: Any, started: float) -> Iterator[str]:
+        reason = f"{api} refused: {exc.response['Error'].get('Message', '')}"
+        print(f"{reason} Answering without streaming instead.", flush=True)
+        if self.body_family is None:
+            plain, name = converse(self.model_id, self.prompt, client=self.runtime, **self.options), "Converse"
+        else:
+            plain = invoke(self.model_id, self.body_family, self.prompt, client=self.runtime, **self.options)
+            name = "InvokeModel"
+        total = int((time.perf_counter() - started) * 1000)
+        self.reply = StreamedReply(plain.text, plain.input_tokens, plain.output_tokens, plain.stop_reason,
+                                   self.model_id, name, total if plain.text else None, total, fallback=reason)
+        if plain.text:
+            yield plain.text
+
+
+def stream_text(model_id: str, prompt: str, **kwargs: Any) -> TextStream:
+    """A :class:`TextStream` (same arguments): ``for piece in stream: ...`` then ``stream.reply``.
+
+    ConverseStream: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html
+    InvokeModelWithResponseStream:
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModelWithResponseStream.html
+    """
+    return TextStream(model_id, prompt, **kwargs)

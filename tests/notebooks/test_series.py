@@ -120,6 +120,7 @@ def check_05(recorded: dict) -> None:
         customModelDeploymentIdentifier=st.get("endpoint_arn"))
     assert deployment["status"] == "Active"
     assert recorded["deployment_output_tokens"] > 0
+    assert recorded["stream_output_tokens"] > 0  # the streamed answer (section 3) reported its usage
 
 
 def check_06(recorded: dict) -> None:

@@ -403,10 +403,11 @@ class SandboxApp:
     def handle_runtime(self, start_response: StartResponse, region: str, model_id: str, action: str,
                        body: bytes) -> list[bytes]:
         if action in ("invoke-with-response-stream", "converse-stream"):
-            raise ApiError(
-                "ValidationException",
-                "The offline sandbox does not emulate response streaming; use invoke_model or converse.",
-            )
+            from utils.sandbox import streaming
+
+            headers, events = streaming.respond(self.bedrock, region, model_id, action, body)
+            start_response("200 OK", [*headers, ("x-amzn-RequestId", os.urandom(16).hex())])
+            return events
         if action == "count-tokens":
             return self._count_tokens(start_response, region, model_id, body)
         if action == "converse":
