@@ -41,6 +41,7 @@ import json
 import math
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,18 +95,6 @@ _FORMAT_NAMES: dict[str, str] = {
     models.FORMAT_CLAUDE_MESSAGES: "Claude 3 Haiku messages",
     models.FORMAT_CONVERSATION: "bedrock-conversation-2024",
     models.FORMAT_CONTINUED_PRETRAINING: "continued pre-training {input}",
-}
-
-_FAMILY_NAMES: dict[str, str] = {
-    "claude3": "Claude 3 Haiku",
-    "llama3.1": "Llama 3.1",
-    "llama3.2": "Llama 3.2",
-    "llama3.3": "Llama 3.3",
-    "llama2": "Llama 2",
-    "titan": "Titan Text",
-    "cohere": "Cohere Command",
-    "nova": "Amazon Nova",
-    "nova2": "Amazon Nova 2",
 }
 
 
@@ -226,7 +215,7 @@ def estimate_tokens(text: str) -> int:
 
 def _context_tokens(model_id: str) -> int | None:
     """The context size in a customization ID's suffix, e.g. ``...:0:128k`` -> 128,000."""
-    match = re.search(r":(\d+)k$", model_id)
+    match = re.search(r":(\d+)k$", model_id, re.IGNORECASE)
     return int(match.group(1)) * 1000 if match else None
 
 
@@ -382,7 +371,7 @@ class _Ctx:
 
     @property
     def model_name(self) -> str:
-        return _FAMILY_NAMES.get(self.family, self.family)
+        return models.FAMILY_NAMES.get(self.family, self.family)
 
     def add(self, message: str, kind: str = KIND_FORMAT, bedrock: str | None = None) -> None:
         self.problems.append(Problem(self.line, message, kind, bedrock))
@@ -462,9 +451,18 @@ def _text_field(ctx: _Ctx, obj: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str):
         ctx.add(f"{where}: {key!r} must be a string, not {_type_name(value)}")
         return ""
-    if not value.strip():
+    if _blank(value):
         ctx.add(f"{where}: {key!r} is empty; remove the record or fill it in", KIND_CONTENT)
     return value
+
+
+def _blank(text: str) -> bool:
+    """True when ``text`` shows nothing: empty, whitespace, or only invisible format characters.
+
+    Zero-width spaces and joiners (Unicode category Cf) and control characters count as
+    blank, so a record cannot pass the emptiness check with text nobody can see.
+    """
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
 
 
 def _type_name(value: Any) -> str:
@@ -534,6 +532,8 @@ def _check_claude(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
             )
         elif not isinstance(system, str):
             ctx.add(f"'system' must be a string, not {_type_name(system)}")
+        elif _blank(system):
+            ctx.add("'system' is empty; fill it in or leave the 'system' key out (it is optional)", KIND_CONTENT)
         else:
             inputs.append(system)
     messages = record.get("messages")
@@ -575,7 +575,7 @@ def _check_claude(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
             text = ""
         else:
             text = content
-            if not content.strip():
+            if _blank(content):
                 ctx.add(f"{where}: content is empty; remove the turn or fill it in", KIND_CONTENT)
         texts.append(text)
         for suspect in CLAUDE_SUSPECT:
@@ -651,7 +651,7 @@ def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tupl
             value = block["text"]
             if not isinstance(value, str):
                 ctx.add(f"{bwhere}: 'text' must be a string, not {_type_name(value)}")
-            elif not value.strip():
+            elif _blank(value):
                 ctx.add(f"{bwhere}: text is empty; remove the block or fill it in", KIND_CONTENT)
             else:
                 texts.append(value)
@@ -787,7 +787,13 @@ def _check_tokens(ctx: _Ctx, limits: Limits, text_in: str, text_out: str) -> int
 
 
 def _resolve(base_model: str, customization_type: str, split: str) -> tuple[str, str]:
-    """(family, data format) for the request, or UsageError."""
+    """(family, data format) for the request, or UsageError.
+
+    The base model must be a customization model ID from the catalog in :mod:`utils.models`
+    (``models.CUSTOMIZABLE``): a look-alike (``amazon.nova-ultra-v9:0``) or an on-demand ID
+    (the customizable variant without its ``:<context>`` suffix) is refused here, naming the
+    valid IDs, instead of failing later at CreateModelCustomizationJob.
+    """
     if split not in SPLITS:
         raise UsageError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if customization_type not in CUSTOMIZATION_TYPES:
@@ -795,20 +801,18 @@ def _resolve(base_model: str, customization_type: str, split: str) -> tuple[str,
             f"customization type must be one of {', '.join(CUSTOMIZATION_TYPES)}, not {customization_type!r}"
         )
     try:
-        family = models.family_of(base_model)
-    except KeyError as exc:
+        entry = models.customizable(base_model)
+    except models.UnknownCustomizationModel as exc:
+        raise UsageError(str(exc)) from None
+    if customization_type not in entry.types:
+        able = [cid for cid, c in models.CUSTOMIZABLE.items() if customization_type in c.types]
         raise UsageError(
-            f"unknown base model {base_model!r}; use a customization model ID such as "
-            "those in utils/models.py (e.g. the registry's customization_id values)"
-        ) from exc
+            f"{base_model} ({entry.name}) does not support {customization_type} on Bedrock; "
+            f"use {' or '.join(entry.types)}, or a base model that supports it: {', '.join(able)}"
+        )
     if customization_type == CONTINUED_PRE_TRAINING:
-        if family != "titan":
-            raise UsageError(
-                f"{base_model} does not support CONTINUED_PRE_TRAINING on Bedrock; only Titan Text "
-                "models do. Use FINE_TUNING, or pick a Titan Text base model"
-            )
-        return family, models.FORMAT_CONTINUED_PRETRAINING
-    return family, models.FAMILY_FORMATS[family]
+        return entry.family, models.FORMAT_CONTINUED_PRETRAINING
+    return entry.family, models.FAMILY_FORMATS[entry.family]
 
 
 def validate_bytes(
@@ -826,11 +830,24 @@ def validate_bytes(
     and validation records together; check those with :func:`check_combined_counts`.
     """
     family, fmt = _resolve(base_model, customization_type, split)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch size must be a whole number >= 1, not {batch_size!r}")
     limits = limits_for(base_model, split, customization_type, batch_size)
     if combined_counts:
         limits = _per_file_limits(limits, base_model, split)
     report = ValidationReport(filename, base_model, fmt, split, customization_type)
     ctx = _Ctx(base_model, family, fmt, filename, report.problems, report.warnings)
+    entry = models.customizable(base_model)
+    if entry.status != "ACTIVE":
+        report.warnings.append(
+            Problem(
+                None,
+                f"{entry.name} is {entry.status.lower()} on Amazon Bedrock: the data is checked against its "
+                "documented rules, but a new job may be refused; see "
+                "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html",
+                KIND_CONTENT,
+            )
+        )
     checker = _CHECKERS[fmt]
 
     if not data.strip():
@@ -981,6 +998,21 @@ def validate_records(
 # --------------------------------------------------------------------------------------
 
 
+def _cli_batch_size(base_model: str, raw: str) -> int:
+    """``--batch-size`` checked like the job's batchSize hyperparameter (UsageError if not)."""
+    try:
+        family = models.customizable(base_model).family
+    except models.UnknownCustomizationModel as exc:
+        raise UsageError(str(exc)) from None
+    specs = {hp.name: hp for hp in models.HYPERPARAMETERS[family]}
+    if "batchSize" not in specs:
+        raise UsageError(f"{base_model} has no batchSize hyperparameter; leave --batch-size out")
+    try:
+        return int(specs["batchSize"].api_value(raw, base_model))
+    except ValueError as exc:
+        raise UsageError(f"--batch-size: {exc}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # exit 2 like argparse, but keep our wording
         self.print_usage(sys.stderr)
@@ -997,13 +1029,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path", help="the JSONL file to check")
     parser.add_argument(
         "--base-model", required=True,
-        help="customization model ID, one of: "
-        + ", ".join(sorted(spec.customization_id for spec in models.MODELS.values() if spec.customization_id)),
+        help="customization model ID, one of: " + ", ".join(models.CUSTOMIZABLE),
     )
     parser.add_argument("--split", default="train", choices=SPLITS)
     parser.add_argument("--customization-type", default=FINE_TUNING, choices=CUSTOMIZATION_TYPES)
     parser.add_argument(
-        "--batch-size", type=int, default=1, help="Titan token limits depend on it (default 1)"
+        "--batch-size", default=None,
+        help="the job's batchSize hyperparameter; Titan token limits depend on it (default 1)",
     )
     args = parser.parse_args(argv)
     path = Path(args.path)
@@ -1011,7 +1043,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.path}: error: no such file", file=sys.stderr)
         return 2
     try:
-        report = validate_file(path, args.base_model, args.split, args.customization_type, args.batch_size)
+        batch_size = 1 if args.batch_size is None else _cli_batch_size(args.base_model, args.batch_size)
+        report = validate_file(path, args.base_model, args.split, args.customization_type, batch_size)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -200,7 +200,7 @@ def test_load_qa_csv_missing_column(tmp_path: Path) -> None:
 def test_load_qa_csv_empty_cell(tmp_path: Path) -> None:
     path = tmp_path / "qa.csv"
     path.write_text("document,question,answer\nd,q,a\nd,,a\n")
-    with pytest.raises(ValueError, match="line\\(s\\) \\[3\\]"):
+    with pytest.raises(ValueError, match=r"qa\.csv:3: empty question cell"):
         load_qa_csv(path)
 
 
