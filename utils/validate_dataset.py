@@ -75,6 +75,10 @@ CLAUDE_SUSPECT = ("\nHuman:", "\nAssistant:")
 
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
 VIDEO_FORMATS = ("mov", "mkv", "mp4", "webm", "flv", "mpeg", "mpg", "wmv", "three_gp")
+NOVA2_IMAGE_FORMATS = ("png", "jpeg", "gif")
+NOVA2_VIDEO_FORMATS = ("mov", "mkv", "mp4")
+MAX_IMAGES = 10  # per sample (aws-samples Nova validator; uncertain)
+SCHEMA_VERSION = "bedrock-conversation-2024"
 
 _FORMAT_TEMPLATES: dict[str, str] = {
     models.FORMAT_PROMPT_COMPLETION: '{"prompt": "<input text>", "completion": "<output text>"}',
@@ -280,10 +284,12 @@ def limits_for(
             token_note="Cohere Command: input <= 4,096 and output <= 2,048 tokens",
         )
     if family in ("nova", "nova2"):
+        # The aws-samples Nova validator's bounds (uncertain): 8-20,000 samples, 200 for Nova 2 Lite SFT.
+        low = 200 if family == "nova2" else 8
         return Limits(
-            min_records=8 if train else None,
+            min_records=low if train else None,
             max_records=20_000,
-            count_note="Amazon Nova: 8-20,000 records (aws-samples validator; uncertain)",
+            count_note=f"Amazon Nova{' 2' if family == 'nova2' else ''}: {low}-20,000 records (aws-samples validator; uncertain)",
             max_total=_context_tokens(base_model),
             token_note="Nova: no per-record limit is documented; checked against the model's context size",
         )
@@ -368,6 +374,7 @@ class _Ctx:
     problems: list[Problem]
     warnings: list[Problem]
     line: int = 0
+    media_lines: dict[str, int] = field(default_factory=dict)  # media kind -> first line holding it
 
     @property
     def model_name(self) -> str:
@@ -600,51 +607,75 @@ def _text_only(ctx: _Ctx) -> bool:
 
 def _check_media(ctx: _Ctx, block: Mapping[str, Any], kind: str, where: str) -> None:
     media = block[kind]
-    formats = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
+    if ctx.family == "nova2":  # https://docs.aws.amazon.com/bedrock/latest/userguide/nova-2-sft-data-prep.html
+        formats = NOVA2_IMAGE_FORMATS if kind == "image" else NOVA2_VIDEO_FORMATS
+    else:
+        formats = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
     if not isinstance(media, dict):
         ctx.add(f"{where}: {kind!r} must be an object with 'format' and 'source'")
         return
     if media.get("format") not in formats:
         ctx.add(f"{where}: {kind} format must be one of {', '.join(formats)}, not {media.get('format')!r}")
     source = media.get("source")
-    uri = source.get("s3Location", {}).get("uri") if isinstance(source, dict) else None
+    location = source.get("s3Location") if isinstance(source, dict) else None
+    uri = location.get("uri") if isinstance(location, dict) else None
     if not (isinstance(uri, str) and uri.startswith("s3://")):
         ctx.add(f'{where}: {kind} needs "source": {{"s3Location": {{"uri": "s3://..."}}}}')
 
 
-def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tuple[str, set[str]]:
-    """Check a content-block list; return its text and the media kinds it holds."""
+def _check_reasoning(ctx: _Ctx, block: Mapping[str, Any], where: str, role: str | None) -> str:
+    """Nova 2's ``reasoningContent`` block (assistant turns only); return its text."""
+    if ctx.family != "nova2":
+        ctx.add(f"{where}: reasoningContent is accepted by Amazon Nova 2 Lite only; remove the block")
+        return ""
+    if role != "assistant":
+        ctx.add(f"{where}: reasoningContent belongs in assistant turns only")
+    reasoning = block["reasoningContent"]
+    inner = reasoning.get("reasoningText") if isinstance(reasoning, dict) else None
+    text = inner.get("text") if isinstance(inner, dict) else None
+    if not isinstance(text, str):
+        ctx.add(f'{where}: reasoningContent must be {{"reasoningText": {{"text": "..."}}}}')
+        return ""
+    if _blank(text):
+        ctx.add(f"{where}: reasoning text is empty; remove the block or fill it in", KIND_CONTENT)
+    return text
+
+
+def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tuple[str, list[str]]:
+    """Check a content-block list; return its text and the media kinds it holds (one per block)."""
     if isinstance(content, str):
         ctx.add(
             f"{where}: content is a plain string; bedrock-conversation-2024 expects a list of "
             'content blocks like [{"text": "..."}] (plain strings are the Claude 3 Haiku format)'
         )
-        return content, set()
+        return content, []
     if not isinstance(content, list):
         ctx.add(
             f'{where}: content must be a list of blocks like [{{"text": "..."}}], not {_type_name(content)}'
         )
-        return "", set()
+        return "", []
     if not content:
         ctx.add(f'{where}: content is an empty list; add a {{"text": ...}} block', KIND_CONTENT)
-        return "", set()
+        return "", []
+    allowed = ("text", "image", "video", "reasoningContent") if ctx.family == "nova2" else ("text", "image", "video")
+    names = "'" + "', '".join(allowed[:-1]) + f"' or '{allowed[-1]}'"
     texts: list[str] = []
-    media: set[str] = set()
+    media: list[str] = []
     for j, block in enumerate(content):
         bwhere = f"{where}.content[{j}]"
         if not isinstance(block, dict):
             ctx.add(f'{bwhere} must be an object like {{"text": "..."}}, not {_type_name(block)}')
             continue
-        kinds = [k for k in ("text", "image", "video") if k in block]
-        extra = sorted(set(block) - {"text", "image", "video"})
+        kinds = [k for k in allowed if k in block]
+        extra = sorted(set(block) - set(allowed))
         if extra:
             ctx.add(
                 f"{bwhere} has unexpected key(s) {', '.join(map(repr, extra))}; "
-                "a block holds exactly one of 'text', 'image' or 'video'"
+                f"a block holds exactly one of {names}"
             )
         if len(kinds) != 1:
             if not extra:
-                ctx.add(f"{bwhere} must hold exactly one of 'text', 'image' or 'video'")
+                ctx.add(f"{bwhere} must hold exactly one of {names}")
             continue
         kind = kinds[0]
         if kind == "text":
@@ -656,7 +687,10 @@ def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tupl
             else:
                 texts.append(value)
             continue
-        media.add(kind)
+        if kind == "reasoningContent":
+            texts.append(_check_reasoning(ctx, block, bwhere, role))
+            continue
+        media.append(kind)
         if role == "assistant":
             ctx.add(f"{bwhere}: assistant turns cannot contain {kind}s; move media to a user turn")
         elif _text_only(ctx):
@@ -664,7 +698,25 @@ def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tupl
         elif kind == "video" and ctx.family.startswith("llama"):
             ctx.add(f"{bwhere}: Llama accepts images, not video")
         _check_media(ctx, block, kind, bwhere)
-    return "\n".join(texts), media
+    return "\n".join(t for t in texts if t), media
+
+
+def _check_media_counts(ctx: _Ctx, media: list[str]) -> None:
+    """Media rules per record, and the kinds seen in the file (checked once at the end).
+
+    Nova: one video at most per sample, no images and video together, and a dataset
+    of one modality (https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html).
+    At most 10 images per sample is the aws-samples Nova validator's limit (uncertain):
+    https://github.com/aws-samples/amazon-bedrock-samples/blob/main/custom-models/bedrock-fine-tuning/nova/understanding/dataset_validation/nova_ft_dataset_validator.py
+    """
+    if "image" in media and "video" in media:
+        ctx.add("record mixes images and video; a sample may hold one kind of media only")
+    if media.count("video") > 1:
+        ctx.add(f"record holds {media.count('video')} videos; a sample may hold one video at most")
+    if media.count("image") > MAX_IMAGES:
+        ctx.add(f"record holds {media.count('image')} images; at most {MAX_IMAGES} per sample (uncertain limit)")
+    for kind in media:
+        ctx.media_lines.setdefault(kind, ctx.line)
 
 
 def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
@@ -682,6 +734,10 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         )
     elif not isinstance(record["schemaVersion"], str):
         ctx.add("'schemaVersion' must be a string such as \"bedrock-conversation-2024\"")
+    elif ctx.family.startswith("llama") and record["schemaVersion"] != SCHEMA_VERSION:
+        # Nova takes any string; AWS's Llama validator requires this exact value:
+        # https://github.com/aws-samples/amazon-bedrock-samples/blob/main/custom-models/bedrock-fine-tuning/meta-llama/dataset_validation/utils/schema.py
+        ctx.add(f"'schemaVersion' must be {SCHEMA_VERSION!r} for Llama, not {record['schemaVersion']!r}")
     inputs: list[str] = []
     if "system" in record:
         system = record["system"]
@@ -694,8 +750,11 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         elif not isinstance(system, list):
             ctx.add(f'\'system\' must be a list like [{{"text": "..."}}], not {_type_name(system)}')
         else:
-            if ctx.family.startswith("llama") and len(system) > 1:
-                ctx.add(f"'system' has {len(system)} blocks; Llama accepts at most one")
+            if ctx.family.startswith("llama") and len(system) != 1:
+                ctx.add(
+                    f"'system' has {len(system)} blocks; Llama accepts exactly one "
+                    "(leave the 'system' key out to have none)"
+                )
             for j, block in enumerate(system):
                 where = f"system[{j}]"
                 if not isinstance(block, dict):
@@ -712,7 +771,7 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         return "\n".join(inputs), ""
     roles: list[str | None] = []
     texts: list[str] = []
-    media: set[str] = set()
+    media: list[str] = []
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -733,10 +792,9 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
             texts.append("")
             continue
         text, kinds = _check_blocks(ctx, msg["content"], where, role if isinstance(role, str) else None)
-        media |= kinds
+        media += kinds
         texts.append(text)
-    if {"image", "video"} <= media:
-        ctx.add("record mixes images and video; a sample may hold one kind of media only")
+    _check_media_counts(ctx, media)
     _check_roles(ctx, roles)
     if ctx.family in ("nova", "nova2"):
         everything = inputs + texts
@@ -916,6 +974,24 @@ def validate_bytes(
             )
         )
 
+    if {"image", "video"} <= set(ctx.media_lines):
+        report.problems.append(
+            Problem(
+                None,
+                f"the file mixes images (first on line {ctx.media_lines['image']}) and video (first on line "
+                f"{ctx.media_lines['video']}); a dataset holds text with images or text with video, not both",
+                KIND_CONTENT,
+            )
+        )
+    if family == "nova2" and split == "validation":
+        report.warnings.append(
+            Problem(
+                None,
+                "Amazon Nova 2 SFT does not use a validation set during training; see "
+                "https://docs.aws.amazon.com/bedrock/latest/userguide/nova-2-sft-data-prep.html",
+                KIND_CONTENT,
+            )
+        )
     if totals:
         report.token_max = max(totals)
         report.token_mean = sum(totals) / len(totals)
@@ -1054,7 +1130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in report.lines(args.path):
         print(line)
     for warning in report.warnings[:10]:
-        print(f"{warning.render(args.path)} (warning)")
+        # On stderr and not as PATH:LINE:, so that only problems read as bad lines.
+        where = f" (line {warning.line})" if warning.line else ""
+        print(f"{args.path}: warning{where}: {warning.message}", file=sys.stderr)
     print(f"{args.path}: {report.summary()}")
     return 0 if report.ok else 1
 
