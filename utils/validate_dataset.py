@@ -6,15 +6,24 @@ upload, and the offline sandbox when a customization job reads its data::
     python -m utils.validate_dataset PATH --base-model MODEL_ID [--split train|validation]
                                      [--customization-type FINE_TUNING|CONTINUED_PRE_TRAINING]
 
-Exit status: 0 valid, 1 invalid, 2 usage error (unknown model, missing file, bad
-arguments, or a customization type the model does not support).
+MODEL_ID is a customization model ID from ``utils.models.CUSTOMIZABLE`` (or an ARN
+naming one). Exit status: 0 valid, 1 invalid, 2 usage error (a model ID that is not a
+customization model ID, such as a look-alike or an on-demand ID, which the message
+answers with the valid IDs; a missing file; bad arguments; or a customization type
+the model does not support).
 
 Each bad record is reported as ``PATH:LINE: message`` (LINE is 1-based); problems
 with the whole file (encoding, record counts) as ``PATH: message``. Every problem
-is reported, and the output is capped at :data:`MAX_PRINTED` lines.
+is reported, and the output is capped at :data:`MAX_PRINTED` lines. Warnings (a
+retired model, strings some validators reject) go to stderr as ``PATH: warning ...``
+and do not change the verdict.
 
-Rules and limits come from ``shared/reference/bedrock-api.md`` §2 (record
-formats, size and record limits, and the service's failure messages). The
+Rules and limits come from AWS's documentation: record formats
+(https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-prepare.html and, for Nova,
+https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html), size and
+record limits (https://docs.aws.amazon.com/bedrock/latest/userguide/model-training-validation-requirements.html),
+and the service's failure messages
+(https://docs.aws.amazon.com/bedrock/latest/userguide/fine-tuning-troubleshooting.html). The
 format a model expects is looked up in :mod:`utils.models`, never hard-coded here.
 
 Token counts are *estimates* made offline without the models' tokenizers
@@ -68,7 +77,7 @@ KIND_TOKENS = "tokens"
 KIND_COUNT = "count"
 _KIND_ORDER = (KIND_ENCODING, KIND_JSONL, KIND_FORMAT, KIND_CONTENT, KIND_TOKENS, KIND_COUNT)
 
-# Nova rejects training text containing these strings (bedrock-api.md §2.3).
+# Nova rejects training text containing these strings (Nova user guide, fine-tune-prepare-data-understanding).
 NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
 # Third-party Claude validators reject these (uncertain; not in AWS docs): warnings only.
 CLAUDE_SUSPECT = ("\nHuman:", "\nAssistant:")
@@ -179,7 +188,7 @@ class ValidationReport:
 
         Bedrock checks parsing before formats, formats before token limits, so the
         problem chosen is the first in that order (then by line), not the first printed.
-        Messages are those of bedrock-api.md §2.3 where the reference quotes one.
+        Messages are those AWS's fine-tuning troubleshooting page quotes, where it quotes one.
         """
         if self.ok:
             return ""
@@ -226,7 +235,8 @@ def _context_tokens(model_id: str) -> int | None:
 def limits_for(
     base_model: str, split: str = "train", customization_type: str = FINE_TUNING, batch_size: int = 1
 ) -> Limits:
-    """Record-count and per-record token limits (bedrock-api.md §2.2 and §10)."""
+    """Record-count and per-record token limits (model-training-validation-requirements and the
+    Bedrock service quotas, https://docs.aws.amazon.com/general/latest/gr/bedrock.html)."""
     family = models.family_of(base_model)
     bare = base_model.rsplit("/", 1)[-1].lower()
     train = split == "train"
@@ -300,7 +310,7 @@ def limits_for(
 
 
 def combined_limits(base_model: str, customization_type: str = FINE_TUNING) -> Limits:
-    """Limits on training + validation records *together* (bedrock-api.md §2.2 and §10).
+    """Limits on training + validation records *together* (same sources as :func:`limits_for`).
 
     Only ``min_records``, ``max_records`` and ``count_note`` are set. Used with
     ``validate_bytes(..., combined_counts=True)``, which then checks only the
