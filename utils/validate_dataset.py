@@ -469,7 +469,8 @@ def _text_field(ctx: _Ctx, obj: Mapping[str, Any], key: str, where: str) -> str:
         ctx.add(f"{where}: {key!r} must be a string, not {_type_name(value)}")
         return ""
     if _blank(value):
-        ctx.add(f"{where}: {key!r} is empty; remove the record or fill it in", KIND_CONTENT)
+        fix = "remove the record or fill it in" if where == "record" else "fill it in or remove the block"
+        ctx.add(f"{where}: {key!r} is empty; {fix}", KIND_CONTENT)
     return value
 
 
