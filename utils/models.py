@@ -417,7 +417,7 @@ def family_of(model_id: str) -> str:
         return get(model_id).family
     except KeyError:
         pass
-    bare = model_id.rsplit("/", 1)[-1]
+    bare = _arn_base(model_id).rsplit("/", 1)[-1]
     if bare in CUSTOMIZABLE:
         return CUSTOMIZABLE[bare].family
     family = _family_by_prefix(bare)

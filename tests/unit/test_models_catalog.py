@@ -28,6 +28,7 @@ def test_arns_resolve_to_their_customization_id() -> None:
     assert models.customizable(f"arn:aws:bedrock:us-east-1::foundation-model/{cid}").customization_id == cid
     custom = f"arn:aws:bedrock:us-east-1:111122223333:custom-model/{cid}/abcdefgh1234"
     assert models.customizable(custom).customization_id == cid
+    assert models.data_format(custom) == models.data_format(cid) == models.FORMAT_CONVERSATION
 
 
 @pytest.mark.parametrize(
