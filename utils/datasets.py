@@ -139,7 +139,8 @@ def _read_csv_table(path: Path) -> _CsvTable:
             'quoted field, and write a quote inside a quoted field as two quotes ("")'
         ) from None
     header_line, raw_header = records[0]
-    header = [name.strip() for name in raw_header]
+    # Unnamed columns get pandas' names, so a trailing comma on every line is harmless.
+    header = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(raw_header)]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise DatasetFileError(
@@ -195,6 +196,12 @@ def _check_columns(df: pd.DataFrame, required: Sequence[str], source: str) -> No
     if missing:
         line = df.attrs.get("csv_header_line")
         where = f"{source}:{line}" if line else source
+        separators = [sep for sep in (";", "\t", "|") if len(df.columns) == 1 and sep in str(df.columns[0])]
+        if separators:
+            raise DatasetFileError(
+                f"{where}: the header is one column {str(df.columns[0])!r}: the file separates fields with "
+                f"{separators[0]!r}, not commas; save it as comma-separated CSV (Excel: 'CSV UTF-8')"
+            )
         raise DatasetFileError(
             f"{where}: missing column(s) {', '.join(map(repr, missing))}; found "
             f"{list(map(str, df.columns))}. The file needs a header row with "

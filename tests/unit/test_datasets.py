@@ -281,6 +281,20 @@ def test_csv_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path: Path) 
         load_qa_csv(path)
 
 
+def test_csv_with_semicolons_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("\ndocument;question;answer\nd;q;a\n")
+    with pytest.raises(datasets.DatasetFileError, match=rf"^{re.escape(str(path))}:2: .*separates fields with ';'"):
+        load_qa_csv(path)
+
+
+def test_csv_trailing_commas_are_unnamed_columns(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("document,question,answer,\nd,q,a,\n")
+    df = load_qa_csv(path)
+    assert list(df.columns) == ["document", "question", "answer", "Unnamed: 3"]
+
+
 def test_csv_accepts_utf8_bom_crlf_and_matches_pandas(tmp_path: Path) -> None:
     path = tmp_path / "qa.csv"
     path.write_bytes(b"\xef\xbb\xbf" + UTF8_CSV.replace(b"\n", b"\r\n"))
