@@ -78,7 +78,7 @@ def fingerprint(base_model: str, hyperparameters: dict[str, str], training_data:
     return digest.hexdigest()[:8]
 
 
-def hyperparameters_for(base_model: str, **overrides: float | int | None) -> dict[str, str]:
+def hyperparameters_for(base_model: str, **overrides: float | int | str | None) -> dict[str, str]:
     """The family's defaults with overrides applied and range-checked before any call.
 
     Raises ``ValueError`` naming the allowed range, the message Bedrock would give
@@ -93,12 +93,8 @@ def hyperparameters_for(base_model: str, **overrides: float | int | None) -> dic
             raise ValueError(
                 f"{name} is not a hyperparameter of {base_model}; allowed: {', '.join(specs)}"
             )
-        spec = specs[name]
-        if not spec.minimum <= float(value) <= spec.maximum:
-            raise ValueError(
-                f"{name}={value} is out of range for {base_model}: {spec.minimum}..{spec.maximum}"
-            )
-        values[name] = str(spec.kind(value)) if spec.kind is int else repr(float(value))
+        # A whole number where one is declared (epochCount=3.7 is refused, not truncated to 3).
+        values[name] = specs[name].api_value(value, base_model)
     return values
 
 

@@ -14,7 +14,9 @@ Nothing here runs at import time.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -36,7 +38,7 @@ REFERENCE_DOCS_DIR = DATA_DIR / "reference_docs"
 
 QA_COLUMNS: tuple[str, ...] = ("document", "question", "answer")
 
-# evaluation.md §1.1: NExTplusplus/TAT-QA, dataset_raw/ (test has no answers; test_gold has,
+# https://github.com/NExTplusplus/TAT-QA, dataset_raw/ (test has no answers; test_gold has,
 # with different question uids).
 TATQA_BASE_URL = "https://raw.githubusercontent.com/NExTplusplus/TAT-QA/master/dataset_raw/"
 TATQA_FILES: dict[str, str] = {
@@ -59,11 +61,149 @@ TATQA_ANSWER_FROM = ("table", "text", "table-text")
 # --------------------------------------------------------------------------------------
 
 
+class DatasetFileError(ValueError):
+    """A dataset file that cannot be used as it is.
+
+    The message is one line, ``PATH:LINE: what is wrong; what to do``, with LINE the
+    file's own 1-based line (blank lines and line breaks inside quoted fields count).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        """In Jupyter (IPython), show the one-line message instead of a traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
+
+_RESAVE_UTF8 = "re-save it as UTF-8 (Excel: File > Save As > 'CSV UTF-8'; a text editor: encoding UTF-8)"
+
+
+def _decode_text(path: Path, data: bytes) -> str:
+    """The file's text: UTF-8 (a UTF-8 byte-order mark is allowed), else DatasetFileError."""
+    if data.startswith(b"PK\x03\x04"):
+        raise DatasetFileError(
+            f"{path}:1: this is a zipped file such as an Excel workbook (.xlsx), not text; "
+            "export it as 'CSV UTF-8' and load that file"
+        )
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DatasetFileError(f"{path}:1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); {_RESAVE_UTF8}")
+    if b"\x00" in data:
+        first = data.index(b"\x00")
+        line = data[:first].count(b"\n") + 1
+        head = data[:200]
+        utf16 = head.count(b"\x00") * 3 >= len(head)  # every other byte is NUL in ASCII text as UTF-16
+        what = "the file looks like UTF-16 without a byte-order mark" if utf16 else "the file holds NUL bytes"
+        raise DatasetFileError(f"{path}:{line}: {what}; {_RESAVE_UTF8}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data[:exc.start].count(b"\n") + 1
+        column = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+        guess = ""
+        try:
+            data.decode("cp1252")
+            guess = " (it looks like Windows-1252 / Latin-1)"
+        except UnicodeDecodeError:
+            pass
+        raise DatasetFileError(
+            f"{path}:{line}: not valid UTF-8 at column {column} (byte 0x{data[exc.start]:02x}){guess}; {_RESAVE_UTF8}"
+        ) from None
+
+
+class _CsvTable(NamedTuple):
+    header: list[str]
+    header_line: int
+    rows: list[list[str]]
+    lines: list[int]  # the file line on which each row starts
+
+
+def _read_csv_table(path: Path) -> _CsvTable:
+    """Parse a CSV file with the line each record starts on (blank lines and quoted newlines count)."""
+    text = _decode_text(path, path.read_bytes())
+    if not text.strip():
+        raise DatasetFileError(
+            f"{path}:1: the file is empty; it needs a header row (for example document,question,answer) "
+            "and one row per example"
+        )
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
+    end = 0  # the last physical line consumed so far
+    try:
+        for row in reader:
+            start, end = end + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line, as pandas skips it
+            records.append((start, row))
+    except csv.Error as exc:
+        raise DatasetFileError(
+            f"{path}:{end + 1}: the CSV record starting on this line cannot be parsed ({exc}); close every "
+            'quoted field, and write a quote inside a quoted field as two quotes ("")'
+        ) from None
+    header_line, raw_header = records[0]
+    # Unnamed columns get pandas' names, so a trailing comma on every line is harmless.
+    header = [name.strip() or f"Unnamed: {i}" for i, name in enumerate(raw_header)]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise DatasetFileError(
+            f"{path}:{header_line}: the header names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "give every column its own name"
+        )
+    if len(records) == 1:
+        raise DatasetFileError(
+            f"{path}:{header_line}: the file has a header row but no data rows; add one row per example below it"
+        )
+    bad = [(line, row) for line, row in records[1:] if len(row) != len(header)]
+    if bad:
+        line, row = bad[0]
+        more = f" (also line(s) {', '.join(str(n) for n, _ in bad[1:6])}{' ...' if len(bad) > 6 else ''})" if len(bad) > 1 else ""
+        raise DatasetFileError(
+            f"{path}:{line}: {len(row)} field(s), but the header on line {header_line} has {len(header)} "
+            f"({','.join(header)}){more}; put quotes around fields that contain commas or line breaks"
+        )
+    return _CsvTable(header, header_line, [row for _, row in records[1:]], [line for line, _ in records[1:]])
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    """A CSV file as a DataFrame of strings, checked for what pandas would misread or raise on.
+
+    Problems raise :class:`DatasetFileError` with one line naming the file, the line and the
+    fix: not UTF-8 (a UTF-8 BOM is fine), UTF-16, empty, header only, a repeated column name,
+    a row with more or fewer fields than the header, an unclosed quote. ``df.attrs["csv_lines"]``
+    holds the file line each row starts on (see :func:`csv_line`), so later messages can
+    name real lines.
+    """
+    p = Path(path)
+    table = _read_csv_table(p)
+    df = pd.DataFrame(table.rows, columns=table.header, dtype=str)
+    df.attrs["csv_lines"] = table.lines
+    df.attrs["csv_header_line"] = table.header_line
+    return df
+
+
+def csv_line(df: pd.DataFrame, label: Any) -> int | None:
+    """The file line on which the row with index ``label`` of a :func:`read_csv` frame starts.
+
+    Rows keep their index through ``head``, filters and :func:`split_dataset`, so this
+    still names the right line after shuffling.
+    """
+    lines = df.attrs.get("csv_lines")
+    if lines is None or isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+        return None
+    return lines[label] if 0 <= label < len(lines) else None
+
+
 def _check_columns(df: pd.DataFrame, required: Sequence[str], source: str) -> None:
     missing = [c for c in required if c not in df.columns]
     if missing:
-        raise ValueError(
-            f"{source}: missing column(s) {', '.join(map(repr, missing))}; found "
+        line = df.attrs.get("csv_header_line")
+        where = f"{source}:{line}" if line else source
+        separators = [sep for sep in (";", "\t", "|") if len(df.columns) == 1 and sep in str(df.columns[0])]
+        if separators:
+            raise DatasetFileError(
+                f"{where}: the header is one column {str(df.columns[0])!r}: the file separates fields with "
+                f"{separators[0]!r}, not commas; save it as comma-separated CSV (Excel: 'CSV UTF-8')"
+            )
+        raise DatasetFileError(
+            f"{where}: missing column(s) {', '.join(map(repr, missing))}; found "
             f"{list(map(str, df.columns))}. The file needs a header row with "
             f"{','.join(required)} (rename your columns, or pass columns=... to say which ones you have)"
         )
@@ -72,15 +212,19 @@ def _check_columns(df: pd.DataFrame, required: Sequence[str], source: str) -> No
 def load_qa_csv(path: str | Path = QA_CSV, columns: Sequence[str] = QA_COLUMNS) -> pd.DataFrame:
     """Load a Q&A CSV with the ``document,question,answer`` columns (all read as strings).
 
-    Raises ValueError naming the missing columns, or the CSV lines whose cells are empty.
+    Raises :class:`DatasetFileError` (a ValueError) with one line ``PATH:LINE: problem; fix``
+    for an unreadable file (see :func:`read_csv`), missing columns, or empty cells.
     """
-    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = read_csv(path)
     _check_columns(df, columns, str(path))
-    empty = df[list(columns)].apply(lambda col: col.str.strip() == "").any(axis=1)
+    empty = df[list(columns)].apply(lambda col: col.map(lambda cell: not cell.strip())).any(axis=1)
     if empty.any():
-        lines = [int(i) + 2 for i in df.index[empty]][:10]  # +1 header, +1 for 1-based lines
-        raise ValueError(
-            f"{path}: empty {'/'.join(columns)} cell(s) on CSV line(s) {lines}; fill them in or drop those rows"
+        rows = list(df.index[empty])
+        lines = [csv_line(df, label) for label in rows]
+        cells = [c for c in columns if not df.loc[rows[0], c].strip()]
+        more = f" (also line(s) {', '.join(map(str, lines[1:6]))}{' ...' if len(lines) > 6 else ''})" if len(lines) > 1 else ""
+        raise DatasetFileError(
+            f"{path}:{lines[0]}: empty {'/'.join(cells)} cell(s){more}; fill them in or drop those rows"
         )
     return df
 
@@ -88,30 +232,33 @@ def load_qa_csv(path: str | Path = QA_CSV, columns: Sequence[str] = QA_COLUMNS) 
 def load_user_dataset(path: str | Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Load your own dataset: ``.csv`` or ``.jsonl`` / ``.json`` (one JSON object per line).
 
-    ``columns``, when given, must all be present (ValueError says which are missing).
+    ``columns``, when given, must all be present. Problems raise :class:`DatasetFileError`
+    (a ValueError) with one line ``PATH:LINE: problem; fix``.
     """
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix == ".csv":
-        df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        df = read_csv(p)
     elif suffix in (".jsonl", ".json", ".ndjson"):
         rows: list[dict[str, Any]] = []
-        with p.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(
-                        f"{p}:{number}: not valid JSON ({exc.msg}); a .jsonl file needs one object per line"
-                    ) from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{p}:{number}: each line must be a JSON object")
-                rows.append(row)
+        text = _decode_text(p, p.read_bytes())
+        for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): JSON may hold U+2028
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetFileError(
+                    f"{p}:{number}: not valid JSON ({exc.msg}); a .jsonl file needs one object per line"
+                ) from None
+            if not isinstance(row, dict):
+                raise DatasetFileError(f"{p}:{number}: each line must be a JSON object")
+            rows.append(row)
+        if not rows:
+            raise DatasetFileError(f"{p}:1: the file holds no records; write one JSON object per line")
         df = pd.DataFrame(rows)
     else:
-        raise ValueError(f"{p}: unsupported file type {suffix!r}; use .csv or .jsonl")
+        raise DatasetFileError(f"{p}: unsupported file type {suffix!r}; use .csv or .jsonl")
     if columns:
         _check_columns(df, columns, str(p))
     return df
@@ -204,7 +351,7 @@ def load_tatqa(
 
 
 def check_tatqa_schema(contexts: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Problems with a TAT-QA-schema file (evaluation.md §1.2); an empty list when it conforms."""
+    """Problems with a TAT-QA-schema file (the official schema of dataset_raw/); an empty list when it conforms."""
     problems: list[str] = []
     context_keys = {"table", "paragraphs", "questions"}
     question_keys = {

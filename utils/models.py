@@ -11,7 +11,10 @@ every ID against ``get_foundation_model`` in the target region before use.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 VERIFIED_ON = "2026-11-21"
 
@@ -25,6 +28,36 @@ class HyperParameter:
     default: float
     minimum: float
     maximum: float
+
+    def range_text(self) -> str:
+        """``1..5`` or ``1e-06..0.0001``: the allowed range as messages show it."""
+        return f"{_num(self.minimum)}..{_num(self.maximum)}"
+
+    def api_value(self, value: Any, model: str = "") -> str:
+        """``value`` as the string Bedrock expects, or ValueError naming the allowed range.
+
+        Integer hyperparameters take whole numbers only (``3``, ``3.0`` or ``"3"``):
+        ``3.7``, ``"3.7"`` and booleans are refused, never truncated, because the job
+        would then train with a setting nobody chose.
+        """
+        where = f" for {model}" if model else ""
+        kind = "a whole number" if self.kind is int else "a number"
+        wanted = f"{self.name} must be {kind} in {self.range_text()}{where}"
+        number: float
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"{wanted}, not {value!r} ({type(value).__name__})")
+        try:
+            number = float(value.strip()) if isinstance(value, str) else float(value)
+        except ValueError:
+            raise ValueError(f"{wanted}, not {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{wanted}, not {value!r}")
+        if self.kind is int and not number.is_integer():
+            low, high = math.floor(number), math.ceil(number)
+            raise ValueError(f"{wanted}, not {value!r}: it would not be rounded for you; use {low} or {high}")
+        if not self.minimum <= number <= self.maximum:
+            raise ValueError(f"{self.name}={value!r} is out of range{where}: {self.range_text()}")
+        return str(int(number)) if self.kind is int else repr(number)
 
 
 @dataclass(frozen=True)
@@ -220,6 +253,75 @@ REPLACEMENTS: dict[str, str] = {
 }
 
 
+# ---- Base models Bedrock can customize, by the ID a customization job takes -----------------
+# The customizable variant of a model carries its context size (``amazon.nova-lite-v1:0:300k``);
+# the on-demand ID (``amazon.nova-lite-v1:0``) is refused by CreateModelCustomizationJob.
+# Sources: https://docs.aws.amazon.com/bedrock/latest/userguide/custom-model-supported.html
+# (current and archived versions) and the ``:<context>`` IDs of the Provisioned Throughput table
+# on https://docs.aws.amazon.com/bedrock/latest/userguide/model-ids.html. Retired and legacy
+# models stay listed so that historical data can still be checked.
+
+FINE_TUNING = "FINE_TUNING"
+CONTINUED_PRE_TRAINING = "CONTINUED_PRE_TRAINING"
+
+
+@dataclass(frozen=True)
+class Customizable:
+    """A base model Bedrock can customize, as a customization job names it."""
+
+    customization_id: str
+    name: str
+    family: str  # key of FAMILY_FORMATS and HYPERPARAMETERS
+    types: tuple[str, ...] = (FINE_TUNING,)
+    status: str = "ACTIVE"  # ACTIVE | LEGACY | RETIRED
+    notes: str = ""
+
+
+_TITAN_TYPES = (FINE_TUNING, CONTINUED_PRE_TRAINING)
+
+CUSTOMIZABLE: dict[str, Customizable] = {
+    entry.customization_id: entry
+    for entry in (
+        *(
+            Customizable(
+                spec.customization_id, spec.name, spec.family,
+                _TITAN_TYPES if spec.family == "titan" else (FINE_TUNING,), spec.status,
+            )
+            for spec in MODELS.values()
+            if spec.customization_id
+        ),
+        *(
+            Customizable(f"meta.llama3-2-{size}-instruct-v1:0:128k", f"Meta Llama 3.2 {size.upper()} Instruct",
+                         "llama3.2", status="RETIRED", notes="End of life 2026-07-07.")
+            for size in ("1b", "3b", "11b", "90b")
+        ),
+        Customizable("amazon.titan-text-lite-v1:0:4k", "Amazon Titan Text G1 - Lite", "titan", _TITAN_TYPES,
+                     status="LEGACY", notes="Gone from the newest customization table (uncertain)."),
+        # Spelled ``32k`` and ``32K`` in public sources; which one Bedrock lists is uncertain.
+        Customizable("amazon.titan-text-premier-v1:0:32k", "Amazon Titan Text Premier", "titan",
+                     status="LEGACY", notes="Fine-tuning only (no continued pre-training)."),
+        Customizable("amazon.titan-text-premier-v1:0:32K", "Amazon Titan Text Premier", "titan",
+                     status="LEGACY", notes="Fine-tuning only (no continued pre-training)."),
+        Customizable("cohere.command-text-v14:7:4k", "Cohere Command", "cohere", status="LEGACY"),
+        Customizable("cohere.command-light-text-v14:7:4k", "Cohere Command Light", "cohere", status="LEGACY"),
+        Customizable("meta.llama2-13b-v1:0:4k", "Meta Llama 2 13B", "llama2", status="RETIRED"),
+        Customizable("meta.llama2-70b-v1:0:4k", "Meta Llama 2 70B", "llama2", status="RETIRED"),
+    )
+}
+
+FAMILY_NAMES: dict[str, str] = {
+    "claude3": "Claude 3 Haiku",
+    "llama3.1": "Llama 3.1",
+    "llama3.2": "Llama 3.2",
+    "llama3.3": "Llama 3.3",
+    "llama2": "Llama 2",
+    "titan": "Titan Text",
+    "cohere": "Cohere Command",
+    "nova": "Amazon Nova",
+    "nova2": "Amazon Nova 2",
+}
+
+
 @dataclass(frozen=True)
 class Profile:
     """A named set of models by role, with the region they run in."""
@@ -307,13 +409,91 @@ def replacement(key: str) -> ModelSpec | None:
 def family_of(model_id: str) -> str:
     """Format/hyperparameter family of any customization or model ID, retired ones included.
 
-    Works on IDs outside the registry too (``meta.llama3-2-1b-instruct-v1:0:128k``),
-    so historical data can still be checked.
+    Lenient: it also names the family of on-demand and look-alike IDs, for callers that
+    only need a body or hyperparameter family. To check that an ID can be fine-tuned,
+    use :func:`customizable`, which refuses anything but a customization model ID.
     """
     try:
         return get(model_id).family
     except KeyError:
         pass
+    bare = _arn_base(model_id).rsplit("/", 1)[-1]
+    if bare in CUSTOMIZABLE:
+        return CUSTOMIZABLE[bare].family
+    family = _family_by_prefix(bare)
+    if family is None:
+        raise KeyError(f"No customization family is known for {model_id!r}")
+    return family
+
+
+class UnknownCustomizationModel(ValueError):
+    """Not an ID Bedrock customizes; the message names the valid customization IDs."""
+
+    def _render_traceback_(self) -> list[str]:
+        """In Jupyter (IPython), show the one-line message instead of a traceback."""
+        return [f"{type(self).__name__}: {self}"]
+
+
+# Geographic prefixes of system-defined inference profiles (``us.amazon.nova-lite-v1:0``).
+_PROFILE_PREFIX = re.compile(r"^(?:us|eu|apac|jp|au|ca|us-gov|global)\.", re.IGNORECASE)
+
+
+def customizable(model_id: str) -> Customizable:
+    """The catalog entry of a customization model ID, or of an ARN naming one.
+
+    Accepted: ``amazon.nova-lite-v1:0:300k``, its foundation-model ARN, and a custom-model
+    ARN (``…:custom-model/<customization ID>/<id>``, to fine-tune a custom model further).
+    Anything else raises :class:`UnknownCustomizationModel` saying what to use instead: the
+    customizable variant of an on-demand, inference-profile or registry ID, or the valid IDs
+    that look like an unknown one (``amazon.nova-ultra-v9:0``).
+    """
+    bare = _arn_base(model_id)
+    entry = CUSTOMIZABLE.get(bare)
+    if entry is not None:
+        return entry
+    raise UnknownCustomizationModel(_customizable_hint(model_id, bare))
+
+
+def _arn_base(model_id: str) -> str:
+    """The model ID inside a foundation-model or custom-model ARN; other strings unchanged."""
+    for marker in (":foundation-model/", ":custom-model/"):
+        if model_id.startswith("arn:") and marker in model_id:
+            return model_id.split(marker, 1)[1].split("/", 1)[0]
+    return model_id
+
+
+def _customizable_hint(model_id: str, bare: str) -> str:
+    plain = _PROFILE_PREFIX.sub("", bare).lower()
+    ids = list(CUSTOMIZABLE)
+    variants = [cid for cid in ids if cid.lower().startswith(plain + ":")]
+    try:
+        spec: ModelSpec | None = get(bare)
+    except KeyError:
+        spec = None
+    if not variants and spec is not None and spec.customization_id:
+        variants = [spec.customization_id]
+    if not variants and ":" in plain:  # the right model with another context suffix, or case
+        base = plain.rsplit(":", 1)[0]
+        variants = [cid for cid in ids if cid.lower() == plain or cid.lower().rsplit(":", 1)[0] == base]
+    if variants:
+        return (
+            f"{model_id!r} is not a customization model ID; to fine-tune "
+            f"{CUSTOMIZABLE[variants[0]].name}, use {' or '.join(variants)} (on-demand and "
+            "inference-profile IDs are for invoking; a customization job takes the customizable "
+            "variant, whose ID ends in its context size)"
+        )
+    if spec is not None:
+        return (
+            f"{spec.name} ({model_id!r}) cannot be customized on Amazon Bedrock; "
+            f"valid customization IDs: {', '.join(ids)}"
+        )
+    # IDs of the same provider and model line: amazon.nova-ultra-v9:0 -> every amazon.nova* ID
+    line = plain.split("-", 1)[0]
+    alike = [cid for cid in ids if cid.lower().split("-", 1)[0] == line]
+    return f"unknown base model {model_id!r} (not a customizable Bedrock model); valid customization IDs: {', '.join(alike or ids)}"
+
+
+def _family_by_prefix(model_id: str) -> str | None:
     rules = (
         ("amazon.nova-2", "nova2"),
         ("amazon.nova-", "nova"),
@@ -325,11 +505,8 @@ def family_of(model_id: str) -> str:
         ("cohere.command-", "cohere"),
         ("anthropic.claude-3-haiku", "claude3"),
     )
-    bare = model_id.rsplit("/", 1)[-1]
-    for prefix, family in rules:
-        if bare.startswith(prefix):
-            return family
-    raise KeyError(f"No customization family is known for {model_id!r}")
+    lowered = model_id.lower()
+    return next((family for prefix, family in rules if lowered.startswith(prefix)), None)
 
 
 def data_format(model_id: str) -> str:
@@ -349,3 +526,8 @@ def default_hyperparameters(model_id: str) -> dict[str, str]:
 
 def _fmt(value: float) -> str:
     return str(value) if not isinstance(value, float) else repr(value)
+
+
+def _num(value: float) -> str:
+    """1 for 1.0, 1e-06 for 1e-6: a range bound as people write it."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))

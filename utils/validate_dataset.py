@@ -6,15 +6,24 @@ upload, and the offline sandbox when a customization job reads its data::
     python -m utils.validate_dataset PATH --base-model MODEL_ID [--split train|validation]
                                      [--customization-type FINE_TUNING|CONTINUED_PRE_TRAINING]
 
-Exit status: 0 valid, 1 invalid, 2 usage error (unknown model, missing file, bad
-arguments, or a customization type the model does not support).
+MODEL_ID is a customization model ID from ``utils.models.CUSTOMIZABLE`` (or an ARN
+naming one). Exit status: 0 valid, 1 invalid, 2 usage error (a model ID that is not a
+customization model ID, such as a look-alike or an on-demand ID, which the message
+answers with the valid IDs; a missing file; bad arguments; or a customization type
+the model does not support).
 
 Each bad record is reported as ``PATH:LINE: message`` (LINE is 1-based); problems
 with the whole file (encoding, record counts) as ``PATH: message``. Every problem
-is reported, and the output is capped at :data:`MAX_PRINTED` lines.
+is reported, and the output is capped at :data:`MAX_PRINTED` lines. Warnings (a
+retired model, strings some validators reject) go to stderr as ``PATH: warning ...``
+and do not change the verdict.
 
-Rules and limits come from ``shared/reference/bedrock-api.md`` §2 (record
-formats, size and record limits, and the service's failure messages). The
+Rules and limits come from AWS's documentation: record formats
+(https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-prepare.html and, for Nova,
+https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html), size and
+record limits (https://docs.aws.amazon.com/bedrock/latest/userguide/model-training-validation-requirements.html),
+and the service's failure messages
+(https://docs.aws.amazon.com/bedrock/latest/userguide/fine-tuning-troubleshooting.html). The
 format a model expects is looked up in :mod:`utils.models`, never hard-coded here.
 
 Token counts are *estimates* made offline without the models' tokenizers
@@ -41,6 +50,7 @@ import json
 import math
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,13 +77,17 @@ KIND_TOKENS = "tokens"
 KIND_COUNT = "count"
 _KIND_ORDER = (KIND_ENCODING, KIND_JSONL, KIND_FORMAT, KIND_CONTENT, KIND_TOKENS, KIND_COUNT)
 
-# Nova rejects training text containing these strings (bedrock-api.md §2.3).
+# Nova rejects training text containing these strings (Nova user guide, fine-tune-prepare-data-understanding).
 NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
 # Third-party Claude validators reject these (uncertain; not in AWS docs): warnings only.
 CLAUDE_SUSPECT = ("\nHuman:", "\nAssistant:")
 
 IMAGE_FORMATS = ("png", "jpeg", "gif", "webp")
 VIDEO_FORMATS = ("mov", "mkv", "mp4", "webm", "flv", "mpeg", "mpg", "wmv", "three_gp")
+NOVA2_IMAGE_FORMATS = ("png", "jpeg", "gif")
+NOVA2_VIDEO_FORMATS = ("mov", "mkv", "mp4")
+MAX_IMAGES = 10  # per sample (aws-samples Nova validator; uncertain)
+SCHEMA_VERSION = "bedrock-conversation-2024"
 
 _FORMAT_TEMPLATES: dict[str, str] = {
     models.FORMAT_PROMPT_COMPLETION: '{"prompt": "<input text>", "completion": "<output text>"}',
@@ -94,18 +108,6 @@ _FORMAT_NAMES: dict[str, str] = {
     models.FORMAT_CLAUDE_MESSAGES: "Claude 3 Haiku messages",
     models.FORMAT_CONVERSATION: "bedrock-conversation-2024",
     models.FORMAT_CONTINUED_PRETRAINING: "continued pre-training {input}",
-}
-
-_FAMILY_NAMES: dict[str, str] = {
-    "claude3": "Claude 3 Haiku",
-    "llama3.1": "Llama 3.1",
-    "llama3.2": "Llama 3.2",
-    "llama3.3": "Llama 3.3",
-    "llama2": "Llama 2",
-    "titan": "Titan Text",
-    "cohere": "Cohere Command",
-    "nova": "Amazon Nova",
-    "nova2": "Amazon Nova 2",
 }
 
 
@@ -186,7 +188,7 @@ class ValidationReport:
 
         Bedrock checks parsing before formats, formats before token limits, so the
         problem chosen is the first in that order (then by line), not the first printed.
-        Messages are those of bedrock-api.md §2.3 where the reference quotes one.
+        Messages are those AWS's fine-tuning troubleshooting page quotes, where it quotes one.
         """
         if self.ok:
             return ""
@@ -226,14 +228,15 @@ def estimate_tokens(text: str) -> int:
 
 def _context_tokens(model_id: str) -> int | None:
     """The context size in a customization ID's suffix, e.g. ``...:0:128k`` -> 128,000."""
-    match = re.search(r":(\d+)k$", model_id)
+    match = re.search(r":(\d+)k$", model_id, re.IGNORECASE)
     return int(match.group(1)) * 1000 if match else None
 
 
 def limits_for(
     base_model: str, split: str = "train", customization_type: str = FINE_TUNING, batch_size: int = 1
 ) -> Limits:
-    """Record-count and per-record token limits (bedrock-api.md §2.2 and §10)."""
+    """Record-count and per-record token limits (model-training-validation-requirements and the
+    Bedrock service quotas, https://docs.aws.amazon.com/general/latest/gr/bedrock.html)."""
     family = models.family_of(base_model)
     bare = base_model.rsplit("/", 1)[-1].lower()
     train = split == "train"
@@ -291,10 +294,12 @@ def limits_for(
             token_note="Cohere Command: input <= 4,096 and output <= 2,048 tokens",
         )
     if family in ("nova", "nova2"):
+        # The aws-samples Nova validator's bounds (uncertain): 8-20,000 samples, 200 for Nova 2 Lite SFT.
+        low = 200 if family == "nova2" else 8
         return Limits(
-            min_records=8 if train else None,
+            min_records=low if train else None,
             max_records=20_000,
-            count_note="Amazon Nova: 8-20,000 records (aws-samples validator; uncertain)",
+            count_note=f"Amazon Nova{' 2' if family == 'nova2' else ''}: {low}-20,000 records (aws-samples validator; uncertain)",
             max_total=_context_tokens(base_model),
             token_note="Nova: no per-record limit is documented; checked against the model's context size",
         )
@@ -305,7 +310,7 @@ def limits_for(
 
 
 def combined_limits(base_model: str, customization_type: str = FINE_TUNING) -> Limits:
-    """Limits on training + validation records *together* (bedrock-api.md §2.2 and §10).
+    """Limits on training + validation records *together* (same sources as :func:`limits_for`).
 
     Only ``min_records``, ``max_records`` and ``count_note`` are set. Used with
     ``validate_bytes(..., combined_counts=True)``, which then checks only the
@@ -379,10 +384,11 @@ class _Ctx:
     problems: list[Problem]
     warnings: list[Problem]
     line: int = 0
+    media_lines: dict[str, int] = field(default_factory=dict)  # media kind -> first line holding it
 
     @property
     def model_name(self) -> str:
-        return _FAMILY_NAMES.get(self.family, self.family)
+        return models.FAMILY_NAMES.get(self.family, self.family)
 
     def add(self, message: str, kind: str = KIND_FORMAT, bedrock: str | None = None) -> None:
         self.problems.append(Problem(self.line, message, kind, bedrock))
@@ -462,9 +468,19 @@ def _text_field(ctx: _Ctx, obj: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str):
         ctx.add(f"{where}: {key!r} must be a string, not {_type_name(value)}")
         return ""
-    if not value.strip():
-        ctx.add(f"{where}: {key!r} is empty; remove the record or fill it in", KIND_CONTENT)
+    if _blank(value):
+        fix = "remove the record or fill it in" if where == "record" else "fill it in or remove the block"
+        ctx.add(f"{where}: {key!r} is empty; {fix}", KIND_CONTENT)
     return value
+
+
+def _blank(text: str) -> bool:
+    """True when ``text`` shows nothing: empty, whitespace, or only invisible format characters.
+
+    Zero-width spaces and joiners (Unicode category Cf) and control characters count as
+    blank, so a record cannot pass the emptiness check with text nobody can see.
+    """
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cf", "Cc") for ch in text)
 
 
 def _type_name(value: Any) -> str:
@@ -534,6 +550,8 @@ def _check_claude(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
             )
         elif not isinstance(system, str):
             ctx.add(f"'system' must be a string, not {_type_name(system)}")
+        elif _blank(system):
+            ctx.add("'system' is empty; fill it in or leave the 'system' key out (it is optional)", KIND_CONTENT)
         else:
             inputs.append(system)
     messages = record.get("messages")
@@ -575,7 +593,7 @@ def _check_claude(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
             text = ""
         else:
             text = content
-            if not content.strip():
+            if _blank(content):
                 ctx.add(f"{where}: content is empty; remove the turn or fill it in", KIND_CONTENT)
         texts.append(text)
         for suspect in CLAUDE_SUSPECT:
@@ -600,63 +618,90 @@ def _text_only(ctx: _Ctx) -> bool:
 
 def _check_media(ctx: _Ctx, block: Mapping[str, Any], kind: str, where: str) -> None:
     media = block[kind]
-    formats = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
+    if ctx.family == "nova2":  # https://docs.aws.amazon.com/bedrock/latest/userguide/nova-2-sft-data-prep.html
+        formats = NOVA2_IMAGE_FORMATS if kind == "image" else NOVA2_VIDEO_FORMATS
+    else:
+        formats = IMAGE_FORMATS if kind == "image" else VIDEO_FORMATS
     if not isinstance(media, dict):
         ctx.add(f"{where}: {kind!r} must be an object with 'format' and 'source'")
         return
     if media.get("format") not in formats:
         ctx.add(f"{where}: {kind} format must be one of {', '.join(formats)}, not {media.get('format')!r}")
     source = media.get("source")
-    uri = source.get("s3Location", {}).get("uri") if isinstance(source, dict) else None
+    location = source.get("s3Location") if isinstance(source, dict) else None
+    uri = location.get("uri") if isinstance(location, dict) else None
     if not (isinstance(uri, str) and uri.startswith("s3://")):
         ctx.add(f'{where}: {kind} needs "source": {{"s3Location": {{"uri": "s3://..."}}}}')
 
 
-def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tuple[str, set[str]]:
-    """Check a content-block list; return its text and the media kinds it holds."""
+def _check_reasoning(ctx: _Ctx, block: Mapping[str, Any], where: str, role: str | None) -> str:
+    """Nova 2's ``reasoningContent`` block (assistant turns only); return its text."""
+    if ctx.family != "nova2":
+        ctx.add(f"{where}: reasoningContent is accepted by Amazon Nova 2 Lite only; remove the block")
+        return ""
+    if role != "assistant":
+        ctx.add(f"{where}: reasoningContent belongs in assistant turns only")
+    reasoning = block["reasoningContent"]
+    inner = reasoning.get("reasoningText") if isinstance(reasoning, dict) else None
+    text = inner.get("text") if isinstance(inner, dict) else None
+    if not isinstance(text, str):
+        ctx.add(f'{where}: reasoningContent must be {{"reasoningText": {{"text": "..."}}}}')
+        return ""
+    if _blank(text):
+        ctx.add(f"{where}: reasoning text is empty; remove the block or fill it in", KIND_CONTENT)
+    return text
+
+
+def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tuple[str, list[str]]:
+    """Check a content-block list; return its text and the media kinds it holds (one per block)."""
     if isinstance(content, str):
         ctx.add(
             f"{where}: content is a plain string; bedrock-conversation-2024 expects a list of "
             'content blocks like [{"text": "..."}] (plain strings are the Claude 3 Haiku format)'
         )
-        return content, set()
+        return content, []
     if not isinstance(content, list):
         ctx.add(
             f'{where}: content must be a list of blocks like [{{"text": "..."}}], not {_type_name(content)}'
         )
-        return "", set()
+        return "", []
     if not content:
         ctx.add(f'{where}: content is an empty list; add a {{"text": ...}} block', KIND_CONTENT)
-        return "", set()
+        return "", []
+    allowed = ("text", "image", "video", "reasoningContent") if ctx.family == "nova2" else ("text", "image", "video")
+    names = "'" + "', '".join(allowed[:-1]) + f"' or '{allowed[-1]}'"
     texts: list[str] = []
-    media: set[str] = set()
+    media: list[str] = []
     for j, block in enumerate(content):
         bwhere = f"{where}.content[{j}]"
         if not isinstance(block, dict):
             ctx.add(f'{bwhere} must be an object like {{"text": "..."}}, not {_type_name(block)}')
             continue
-        kinds = [k for k in ("text", "image", "video") if k in block]
-        extra = sorted(set(block) - {"text", "image", "video"})
+        kinds = [k for k in allowed if k in block]
+        extra = sorted(set(block) - set(allowed))
         if extra:
             ctx.add(
                 f"{bwhere} has unexpected key(s) {', '.join(map(repr, extra))}; "
-                "a block holds exactly one of 'text', 'image' or 'video'"
+                f"a block holds exactly one of {names}"
             )
         if len(kinds) != 1:
             if not extra:
-                ctx.add(f"{bwhere} must hold exactly one of 'text', 'image' or 'video'")
+                ctx.add(f"{bwhere} must hold exactly one of {names}")
             continue
         kind = kinds[0]
         if kind == "text":
             value = block["text"]
             if not isinstance(value, str):
                 ctx.add(f"{bwhere}: 'text' must be a string, not {_type_name(value)}")
-            elif not value.strip():
+            elif _blank(value):
                 ctx.add(f"{bwhere}: text is empty; remove the block or fill it in", KIND_CONTENT)
             else:
                 texts.append(value)
             continue
-        media.add(kind)
+        if kind == "reasoningContent":
+            texts.append(_check_reasoning(ctx, block, bwhere, role))
+            continue
+        media.append(kind)
         if role == "assistant":
             ctx.add(f"{bwhere}: assistant turns cannot contain {kind}s; move media to a user turn")
         elif _text_only(ctx):
@@ -664,7 +709,25 @@ def _check_blocks(ctx: _Ctx, content: Any, where: str, role: str | None) -> tupl
         elif kind == "video" and ctx.family.startswith("llama"):
             ctx.add(f"{bwhere}: Llama accepts images, not video")
         _check_media(ctx, block, kind, bwhere)
-    return "\n".join(texts), media
+    return "\n".join(t for t in texts if t), media
+
+
+def _check_media_counts(ctx: _Ctx, media: list[str]) -> None:
+    """Media rules per record, and the kinds seen in the file (checked once at the end).
+
+    Nova: one video at most per sample, no images and video together, and a dataset
+    of one modality (https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html).
+    At most 10 images per sample is the aws-samples Nova validator's limit (uncertain):
+    https://github.com/aws-samples/amazon-bedrock-samples/blob/main/custom-models/bedrock-fine-tuning/nova/understanding/dataset_validation/nova_ft_dataset_validator.py
+    """
+    if "image" in media and "video" in media:
+        ctx.add("record mixes images and video; a sample may hold one kind of media only")
+    if media.count("video") > 1:
+        ctx.add(f"record holds {media.count('video')} videos; a sample may hold one video at most")
+    if media.count("image") > MAX_IMAGES:
+        ctx.add(f"record holds {media.count('image')} images; at most {MAX_IMAGES} per sample (uncertain limit)")
+    for kind in media:
+        ctx.media_lines.setdefault(kind, ctx.line)
 
 
 def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]:
@@ -682,6 +745,10 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         )
     elif not isinstance(record["schemaVersion"], str):
         ctx.add("'schemaVersion' must be a string such as \"bedrock-conversation-2024\"")
+    elif ctx.family.startswith("llama") and record["schemaVersion"] != SCHEMA_VERSION:
+        # Nova takes any string; AWS's Llama validator requires this exact value:
+        # https://github.com/aws-samples/amazon-bedrock-samples/blob/main/custom-models/bedrock-fine-tuning/meta-llama/dataset_validation/utils/schema.py
+        ctx.add(f"'schemaVersion' must be {SCHEMA_VERSION!r} for Llama, not {record['schemaVersion']!r}")
     inputs: list[str] = []
     if "system" in record:
         system = record["system"]
@@ -694,8 +761,11 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         elif not isinstance(system, list):
             ctx.add(f'\'system\' must be a list like [{{"text": "..."}}], not {_type_name(system)}')
         else:
-            if ctx.family.startswith("llama") and len(system) > 1:
-                ctx.add(f"'system' has {len(system)} blocks; Llama accepts at most one")
+            if ctx.family.startswith("llama") and len(system) != 1:
+                ctx.add(
+                    f"'system' has {len(system)} blocks; Llama accepts exactly one "
+                    "(leave the 'system' key out to have none)"
+                )
             for j, block in enumerate(system):
                 where = f"system[{j}]"
                 if not isinstance(block, dict):
@@ -712,7 +782,7 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
         return "\n".join(inputs), ""
     roles: list[str | None] = []
     texts: list[str] = []
-    media: set[str] = set()
+    media: list[str] = []
     for i, msg in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(msg, dict):
@@ -733,10 +803,9 @@ def _check_conversation(ctx: _Ctx, record: Mapping[str, Any]) -> tuple[str, str]
             texts.append("")
             continue
         text, kinds = _check_blocks(ctx, msg["content"], where, role if isinstance(role, str) else None)
-        media |= kinds
+        media += kinds
         texts.append(text)
-    if {"image", "video"} <= media:
-        ctx.add("record mixes images and video; a sample may hold one kind of media only")
+    _check_media_counts(ctx, media)
     _check_roles(ctx, roles)
     if ctx.family in ("nova", "nova2"):
         everything = inputs + texts
@@ -787,7 +856,13 @@ def _check_tokens(ctx: _Ctx, limits: Limits, text_in: str, text_out: str) -> int
 
 
 def _resolve(base_model: str, customization_type: str, split: str) -> tuple[str, str]:
-    """(family, data format) for the request, or UsageError."""
+    """(family, data format) for the request, or UsageError.
+
+    The base model must be a customization model ID from the catalog in :mod:`utils.models`
+    (``models.CUSTOMIZABLE``): a look-alike (``amazon.nova-ultra-v9:0``) or an on-demand ID
+    (the customizable variant without its ``:<context>`` suffix) is refused here, naming the
+    valid IDs, instead of failing later at CreateModelCustomizationJob.
+    """
     if split not in SPLITS:
         raise UsageError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
     if customization_type not in CUSTOMIZATION_TYPES:
@@ -795,20 +870,18 @@ def _resolve(base_model: str, customization_type: str, split: str) -> tuple[str,
             f"customization type must be one of {', '.join(CUSTOMIZATION_TYPES)}, not {customization_type!r}"
         )
     try:
-        family = models.family_of(base_model)
-    except KeyError as exc:
+        entry = models.customizable(base_model)
+    except models.UnknownCustomizationModel as exc:
+        raise UsageError(str(exc)) from None
+    if customization_type not in entry.types:
+        able = [cid for cid, c in models.CUSTOMIZABLE.items() if customization_type in c.types]
         raise UsageError(
-            f"unknown base model {base_model!r}; use a customization model ID such as "
-            "those in utils/models.py (e.g. the registry's customization_id values)"
-        ) from exc
+            f"{base_model} ({entry.name}) does not support {customization_type} on Bedrock; "
+            f"use {' or '.join(entry.types)}, or a base model that supports it: {', '.join(able)}"
+        )
     if customization_type == CONTINUED_PRE_TRAINING:
-        if family != "titan":
-            raise UsageError(
-                f"{base_model} does not support CONTINUED_PRE_TRAINING on Bedrock; only Titan Text "
-                "models do. Use FINE_TUNING, or pick a Titan Text base model"
-            )
-        return family, models.FORMAT_CONTINUED_PRETRAINING
-    return family, models.FAMILY_FORMATS[family]
+        return entry.family, models.FORMAT_CONTINUED_PRETRAINING
+    return entry.family, models.FAMILY_FORMATS[entry.family]
 
 
 def validate_bytes(
@@ -826,11 +899,24 @@ def validate_bytes(
     and validation records together; check those with :func:`check_combined_counts`.
     """
     family, fmt = _resolve(base_model, customization_type, split)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"batch size must be a whole number >= 1, not {batch_size!r}")
     limits = limits_for(base_model, split, customization_type, batch_size)
     if combined_counts:
         limits = _per_file_limits(limits, base_model, split)
     report = ValidationReport(filename, base_model, fmt, split, customization_type)
     ctx = _Ctx(base_model, family, fmt, filename, report.problems, report.warnings)
+    entry = models.customizable(base_model)
+    if entry.status != "ACTIVE":
+        report.warnings.append(
+            Problem(
+                None,
+                f"{entry.name} is {entry.status.lower()} on Amazon Bedrock: the data is checked against its "
+                "documented rules, but a new job may be refused; see "
+                "https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html",
+                KIND_CONTENT,
+            )
+        )
     checker = _CHECKERS[fmt]
 
     if not data.strip():
@@ -899,6 +985,24 @@ def validate_bytes(
             )
         )
 
+    if {"image", "video"} <= set(ctx.media_lines):
+        report.problems.append(
+            Problem(
+                None,
+                f"the file mixes images (first on line {ctx.media_lines['image']}) and video (first on line "
+                f"{ctx.media_lines['video']}); a dataset holds text with images or text with video, not both",
+                KIND_CONTENT,
+            )
+        )
+    if family == "nova2" and split == "validation":
+        report.warnings.append(
+            Problem(
+                None,
+                "Amazon Nova 2 SFT does not use a validation set during training; see "
+                "https://docs.aws.amazon.com/bedrock/latest/userguide/nova-2-sft-data-prep.html",
+                KIND_CONTENT,
+            )
+        )
     if totals:
         report.token_max = max(totals)
         report.token_mean = sum(totals) / len(totals)
@@ -981,6 +1085,21 @@ def validate_records(
 # --------------------------------------------------------------------------------------
 
 
+def _cli_batch_size(base_model: str, raw: str) -> int:
+    """``--batch-size`` checked like the job's batchSize hyperparameter (UsageError if not)."""
+    try:
+        family = models.customizable(base_model).family
+    except models.UnknownCustomizationModel as exc:
+        raise UsageError(str(exc)) from None
+    specs = {hp.name: hp for hp in models.HYPERPARAMETERS[family]}
+    if "batchSize" not in specs:
+        raise UsageError(f"{base_model} has no batchSize hyperparameter; leave --batch-size out")
+    try:
+        return int(specs["batchSize"].api_value(raw, base_model))
+    except ValueError as exc:
+        raise UsageError(f"--batch-size: {exc}") from None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # exit 2 like argparse, but keep our wording
         self.print_usage(sys.stderr)
@@ -997,13 +1116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("path", help="the JSONL file to check")
     parser.add_argument(
         "--base-model", required=True,
-        help="customization model ID, one of: "
-        + ", ".join(sorted(spec.customization_id for spec in models.MODELS.values() if spec.customization_id)),
+        help="customization model ID, one of: " + ", ".join(models.CUSTOMIZABLE),
     )
     parser.add_argument("--split", default="train", choices=SPLITS)
     parser.add_argument("--customization-type", default=FINE_TUNING, choices=CUSTOMIZATION_TYPES)
     parser.add_argument(
-        "--batch-size", type=int, default=1, help="Titan token limits depend on it (default 1)"
+        "--batch-size", default=None,
+        help="the job's batchSize hyperparameter; Titan token limits depend on it (default 1)",
     )
     args = parser.parse_args(argv)
     path = Path(args.path)
@@ -1011,7 +1130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.path}: error: no such file", file=sys.stderr)
         return 2
     try:
-        report = validate_file(path, args.base_model, args.split, args.customization_type, args.batch_size)
+        batch_size = 1 if args.batch_size is None else _cli_batch_size(args.base_model, args.batch_size)
+        report = validate_file(path, args.base_model, args.split, args.customization_type, batch_size)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -1021,7 +1141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in report.lines(args.path):
         print(line)
     for warning in report.warnings[:10]:
-        print(f"{warning.render(args.path)} (warning)")
+        # On stderr and not as PATH:LINE:, so that only problems read as bad lines.
+        where = f" (line {warning.line})" if warning.line else ""
+        print(f"{args.path}: warning{where}: {warning.message}", file=sys.stderr)
     print(f"{args.path}: {report.summary()}")
     return 0 if report.ok else 1
 

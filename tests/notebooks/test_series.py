@@ -17,7 +17,7 @@ import boto3
 import papermill as pm
 import pytest
 
-from utils import report, runner
+from utils import models, report, runner
 from utils.state import WorkshopState
 
 NOTEBOOKS = runner.series()
@@ -209,6 +209,29 @@ def test_preflight_stops_01_with_the_fix(parameters, expected, sandbox_env, tmp_
     message = str(failure.value)
     assert all(text in message for text in expected), message
     assert not [b for b in clients()["s3"].list_buckets()["Buckets"] if b["Name"].startswith("bedrock-ws-preflight-")]
+
+
+def test_02_stops_bad_input_before_uploading(sandbox_env, tmp_path):
+    """02 refuses a look-alike or on-demand base model and an unreadable CSV with one line that
+    names the valid IDs or the file's line, before anything reaches the bucket (or 04)."""
+    workshop = "badinput"
+    execute(NOTEBOOKS[0], tmp_path, {"workshop_id": workshop})
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("document,question,answer\nDoc 1: café,What?,Answer.\n".encode("cp1252"))
+    nova_lite = models.MODELS["nova-lite"]
+    cases = [
+        ({"base_model": "amazon.nova-ultra-v9:0"}, ["UnknownCustomizationModel", nova_lite.customization_id]),
+        ({"base_model": nova_lite.model_id}, ["not a customization model ID", f"use {nova_lite.customization_id}"]),
+        ({"dataset_path": str(latin1)}, ["DatasetFileError", f"{latin1}:2: not valid UTF-8", "CSV UTF-8"]),
+    ]
+    for parameters, expected in cases:
+        with pytest.raises(pm.PapermillExecutionError) as failure:
+            execute(NOTEBOOKS[1], tmp_path, {"workshop_id": workshop, **parameters})
+        message = str(failure.value)
+        assert all(text in message for text in expected), message
+    st = WorkshopState.load(workshop)
+    assert not st.datasets
+    assert "Contents" not in clients(st.region)["s3"].list_objects_v2(Bucket=st.bucket, Prefix="datasets/")
 
 
 def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):

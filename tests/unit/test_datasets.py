@@ -200,7 +200,7 @@ def test_load_qa_csv_missing_column(tmp_path: Path) -> None:
 def test_load_qa_csv_empty_cell(tmp_path: Path) -> None:
     path = tmp_path / "qa.csv"
     path.write_text("document,question,answer\nd,q,a\nd,,a\n")
-    with pytest.raises(ValueError, match="line\\(s\\) \\[3\\]"):
+    with pytest.raises(ValueError, match=r"qa\.csv:3: empty question cell"):
         load_qa_csv(path)
 
 
@@ -220,6 +220,101 @@ def test_load_user_dataset_csv_and_jsonl(tmp_path: Path) -> None:
         load_user_dataset(jsonl)
     with pytest.raises(ValueError, match="unsupported"):
         load_user_dataset(tmp_path / "mine.parquet")
+
+
+# Bad CSVs: one line naming the file, the file's real line and the fix ---------------------
+
+HEADER = "document,question,answer\n"
+UTF8_CSV = (HEADER + "Doc 1: caf\u00e9,What?,Answer\n").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "words"),
+    [
+        (UTF8_CSV.decode().encode("cp1252"), 2, ["not valid UTF-8", "column 11", "0xe9", "Windows-1252", "CSV UTF-8"]),
+        (UTF8_CSV.decode().encode("utf-16"), 1, ["UTF-16", "byte-order mark", "re-save it as UTF-8"]),
+        (UTF8_CSV.decode().encode("utf-16-le"), 1, ["UTF-16 without a byte-order mark", "UTF-8"]),
+        (UTF8_CSV.decode().encode("utf-16-be"), 1, ["UTF-16 without a byte-order mark", "UTF-8"]),
+        (b"", 1, ["empty", "header row"]),
+        (b"\n\n  \n", 1, ["empty", "header row"]),
+        (HEADER.encode(), 1, ["header row but no data rows", "add one row"]),
+        (b"\n\n" + HEADER.encode() + b"\n", 3, ["header row but no data rows"]),
+        ((HEADER + "d,q,a\n\nd,q,a,extra\n").encode(), 4, ["4 field(s)", "header on line 1 has 3", "quotes"]),
+        ((HEADER + 'd,"q\nstill q,a\n').encode(), 2, ["cannot be parsed", "close every quoted field"]),
+        (b"document,question,question\nd,q,a\n", 1, ["'question' more than once"]),
+        (b"PK\x03\x04\x14\x00\x06\x00", 1, ["Excel workbook", "CSV UTF-8"]),
+    ],
+    ids=["cp1252", "utf16-bom", "utf16le-no-bom", "utf16be-no-bom", "empty", "blank-lines-only", "header-only",
+         "header-only-after-blanks", "extra-field", "unclosed-quote", "repeated-column", "xlsx"],
+)
+def test_bad_csv_gets_one_line_with_file_line_and_fix(tmp_path: Path, data: bytes, line: int, words: list[str]) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_bytes(data)
+    for load in (load_qa_csv, load_user_dataset):
+        with pytest.raises(datasets.DatasetFileError) as exc:
+            load(path)
+        message = str(exc.value)
+        assert "\n" not in message and message.startswith(f"{path}:{line}: "), message
+        assert all(w in message for w in words), message
+        assert exc.value._render_traceback_() == [f"DatasetFileError: {message}"]
+
+
+def test_csv_line_numbers_count_blank_lines_and_quoted_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text(
+        "\n"  # 1: blank
+        + HEADER  # 2
+        + "d1,q1,a1\n"  # 3
+        + "\n"  # 4: blank
+        + '"d2 line one\nd2 line two",q2,a2\n'  # 5-6
+        + "\n\n"  # 7-8
+        + "d3, ,a3\n"  # 9: empty question
+        + 'd4,q4,"a4\n\nwith a blank line inside"\n'  # 10-12
+        + "d5,,\n"  # 13
+    )
+    df = datasets.read_csv(path)
+    assert [datasets.csv_line(df, label) for label in df.index] == [3, 5, 9, 10, 13]
+    shuffled = split_dataset(df, train=None, validation=1, test=1, seed=3)
+    for part in shuffled:
+        assert all(datasets.csv_line(df, label) == [3, 5, 9, 10, 13][label] for label in part.index)
+    with pytest.raises(datasets.DatasetFileError, match=rf"^{re.escape(str(path))}:9: empty question cell\(s\) \(also line\(s\) 13\)"):
+        load_qa_csv(path)
+
+
+def test_csv_with_semicolons_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("\ndocument;question;answer\nd;q;a\n")
+    with pytest.raises(datasets.DatasetFileError, match=rf"^{re.escape(str(path))}:2: .*separates fields with ';'"):
+        load_qa_csv(path)
+
+
+def test_csv_trailing_commas_are_unnamed_columns(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_text("document,question,answer,\nd,q,a,\n")
+    df = load_qa_csv(path)
+    assert list(df.columns) == ["document", "question", "answer", "Unnamed: 3"]
+
+
+def test_csv_accepts_utf8_bom_crlf_and_matches_pandas(tmp_path: Path) -> None:
+    path = tmp_path / "qa.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + UTF8_CSV.replace(b"\n", b"\r\n"))
+    df = load_qa_csv(path)
+    assert list(df.columns) == ["document", "question", "answer"] and df.iloc[0]["document"] == "Doc 1: caf\u00e9"
+    shipped = load_qa_csv()
+    assert shipped.equals(pd.read_csv(QA_CSV, dtype=str, keep_default_na=False))
+    assert datasets.csv_line(shipped, 0) == 2
+
+
+def test_jsonl_user_dataset_encoding_and_empty(tmp_path: Path) -> None:
+    path = tmp_path / "mine.jsonl"
+    path.write_bytes(b'{"prompt": "p"}\n{"prompt": "caf\xe9"}\n')
+    with pytest.raises(datasets.DatasetFileError, match=r"mine\.jsonl:2: not valid UTF-8"):
+        load_user_dataset(path)
+    path.write_bytes(b"\n\n")
+    with pytest.raises(datasets.DatasetFileError, match=r"mine\.jsonl:1: the file holds no records"):
+        load_user_dataset(path)
+    path.write_text('{"prompt": "line\u2028separator"}\n', encoding="utf-8")
+    assert load_user_dataset(path).iloc[0]["prompt"] == "line\u2028separator"
 
 
 # --------------------------------------------------------------------------------------

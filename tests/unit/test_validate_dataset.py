@@ -420,3 +420,164 @@ def test_cli_as_module(tmp_path: Path) -> None:
     )
     assert run.returncode == 1
     assert f"{path}:9: blank line" in run.stdout
+
+
+# --------------------------------------------------------------------------------------
+# Base model IDs: only customization model IDs, refused with the valid ones named
+# --------------------------------------------------------------------------------------
+
+
+def test_cli_refuses_look_alike_and_on_demand_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(conv(i)) + "\n" for i in range(10)))
+    nova_ids = [cid for cid in models.CUSTOMIZABLE if cid.startswith("amazon.nova")]
+    assert main([str(path), "--base-model", "amazon.nova-ultra-v9:0"]) == 2
+    err = capsys.readouterr().err
+    assert "amazon.nova-ultra-v9:0" in err and all(cid in err for cid in nova_ids)
+    on_demand = models.MODELS["nova-lite"].model_id
+    for wrong in (on_demand, models.MODELS["nova-lite"].profile_id(), f"{on_demand}:128k", "nova-lite"):
+        assert main([str(path), "--base-model", wrong]) == 2, wrong
+        err = capsys.readouterr().err
+        assert f"use {NOVA} " in err and "not a customization model ID" in err, err
+    assert main([str(path), "--base-model", f"arn:aws:bedrock:us-east-1::foundation-model/{NOVA}"]) == 0
+    capsys.readouterr()
+
+
+def test_library_refuses_unknown_ids_as_usage_errors() -> None:
+    with pytest.raises(UsageError, match="cannot be customized"):
+        validate_records([conv()] * 8, models.MODELS["claude-sonnet-4-6"].model_id)
+    with pytest.raises(UsageError, match=HAIKU):
+        validate_records([haiku()] * 32, models.MODELS["claude-3-haiku"].model_id)
+
+
+def test_every_cli_model_id_in_help_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    help_text = capsys.readouterr().out.replace("\n", " ")
+    for cid in models.CUSTOMIZABLE:
+        assert cid in help_text.replace(" ", "") or cid in help_text
+
+
+def test_warnings_go_to_stderr_not_as_bad_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "train.jsonl"
+    rows = [haiku(i) for i in range(32)]
+    rows[4]["messages"][0]["content"] = "Quote:\nHuman: hello"  # a third-party validator's reserved string
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(path), "--base-model", HAIKU]) == 0
+    captured = capsys.readouterr()
+    assert [x for x in captured.out.splitlines() if x.split(":")[1].isdigit()] == []
+    assert f"{path}: warning (line 5):" in captured.err and "retired" in captured.err
+
+
+def test_cli_batch_size_is_a_whole_number_in_range(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "train.jsonl"
+    rows = [pc(i) for i in range(5)]
+    rows[2]["prompt"] = "word " * 1500  # ~2,250 tokens: over 2,048 (batch size 2+), under 4,096
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main([str(path), "--base-model", TITAN]) == 0
+    assert main([str(path), "--base-model", TITAN, "--batch-size", "2"]) == 1
+    for bad in ("3.7", "0", "65", "two"):
+        assert main([str(path), "--base-model", TITAN, "--batch-size", bad]) == 2, bad
+    assert "1..64" in capsys.readouterr().err
+    assert main([str(path), "--base-model", NOVA, "--batch-size", "2"]) == 2
+    assert "no batchSize" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="whole number"):
+        validate_records([pc()] * 5, TITAN, batch_size=True)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# Empty text in every conversational format, and media rules
+# --------------------------------------------------------------------------------------
+
+INVISIBLE = ("", "   ", "\n\t", "\u200b", "\u2060\ufeff")
+
+
+@pytest.mark.parametrize("blank", INVISIBLE, ids=["empty", "spaces", "whitespace", "zwsp", "joiners"])
+def test_blank_text_is_an_error_in_every_format(blank: str) -> None:
+    def conv_with(path: str) -> dict[str, Any]:
+        r = conv(1)
+        if path == "system":
+            r["system"][0]["text"] = blank
+        else:
+            r["messages"][int(path)]["content"][0]["text"] = blank
+        return r
+
+    def haiku_with(path: str) -> dict[str, Any]:
+        r = haiku(1)
+        if path == "system":
+            r["system"] = blank
+        else:
+            r["messages"][int(path)]["content"] = blank
+        return r
+
+    cases = [
+        (LLAMA, 100, pc(), {"prompt": blank, "completion": "a"}),
+        (LLAMA, 100, pc(), {"prompt": "q", "completion": blank}),
+        (TITAN, 5, pc(), {"prompt": "q", "completion": blank}),
+        (mid("llama3-3-70b"), 100, conv(), conv_with("0")),
+        (mid("llama3-3-70b"), 100, conv(), conv_with("system")),
+    ]
+    for path in ("0", "1", "system"):
+        cases.append((NOVA, 8, conv(), conv_with(path)))
+        cases.append((HAIKU, 32, haiku(), haiku_with(path)))
+    for model, n, good, bad in cases:
+        report = check([good], model, n, bad=bad, at=2)
+        assert lines_of(report) == [2], (model, bad, report.problems)
+        assert "empty" in report.problems[0].message
+    report = validate_records([{"input": "text"}, {"input": blank}], TITAN, customization_type=CONTINUED_PRE_TRAINING)
+    assert lines_of(report) == [2]
+
+
+def test_haiku_without_system_is_fine() -> None:
+    record = haiku(1)
+    del record["system"]
+    assert check([record], HAIKU, 32).ok
+
+
+def test_nova_media_counts_and_dataset_modality() -> None:
+    image = {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/x.png"}}}}
+    video = {"video": {"format": "mp4", "source": {"s3Location": {"uri": "s3://b/x.mp4"}}}}
+
+    def with_media(*blocks: dict[str, Any]) -> dict[str, Any]:
+        r = conv(1)
+        r["messages"][0]["content"] += list(blocks)
+        return r
+
+    assert check([conv()], NOVA, 8, bad=with_media(*[image] * 10), at=2).ok
+    assert lines_of(check([conv()], NOVA, 8, bad=with_media(*[image] * 11), at=2)) == [2]
+    assert lines_of(check([conv()], NOVA, 8, bad=with_media(video, video), at=2)) == [2]
+    rows = [conv(i) for i in range(8)]
+    rows[1], rows[5] = with_media(image), with_media(video)
+    report = validate_records(rows, NOVA)
+    assert lines_of(report) == [None] and "mixes images (first on line 2) and video (first on line 6)" in (
+        report.problems[0].message
+    )
+
+
+def test_llama_conversation_schema_version_and_system() -> None:
+    llama33 = mid("llama3-3-70b")
+    other = conv(1)
+    other["schemaVersion"] = "messages-v1"
+    assert lines_of(check([conv()], llama33, 100, bad=other, at=3)) == [3]
+    assert check([conv()], NOVA, 8, bad=other, at=3).ok  # Nova takes any schemaVersion string
+    no_system = conv(1)
+    no_system["system"] = []
+    assert lines_of(check([conv()], llama33, 100, bad=no_system, at=4)) == [4]
+    del no_system["system"]
+    assert check([conv()], llama33, 100, bad=no_system, at=4).ok
+
+
+def test_nova2_reasoning_content_and_media_formats() -> None:
+    nova2 = mid("nova-2-lite")
+    reasoning = conv(1)
+    reasoning["messages"][1]["content"].insert(0, {"reasoningContent": {"reasoningText": {"text": "Think."}}})
+    assert check([conv()], nova2, 200, bad=reasoning, at=2).ok
+    assert lines_of(check([conv()], NOVA, 8, bad=reasoning, at=2)) == [2]  # Nova 2 only
+    in_user = conv(1)
+    in_user["messages"][0]["content"].append({"reasoningContent": {"reasoningText": {"text": "Hm."}}})
+    assert lines_of(check([conv()], nova2, 200, bad=in_user, at=3)) == [3]
+    webp = conv(1)
+    webp["messages"][0]["content"].append({"image": {"format": "webp", "source": {"s3Location": {"uri": "s3://b/x"}}}})
+    assert lines_of(check([conv()], nova2, 200, bad=webp, at=4)) == [4]
+    assert check([conv()], NOVA, 8, bad=webp, at=4).ok
+    assert lines_of(check([conv()], nova2, 199)) == [None]  # 200 records at least (uncertain bound)
