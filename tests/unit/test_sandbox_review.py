@@ -237,8 +237,8 @@ def _templated(i: int) -> dict:
 
 def _custom_behaviour(env: Env, region: str, arn: str):  # noqa: ANN202 - standins.ModelBehaviour
     bedrock = env.server.bedrock
-    model = bedrock._custom_model(region, arn)
-    return model, bedrock._target(model, region, "test").behaviour
+    model = bedrock.models.find(region, arn)
+    return model, bedrock.runtime.target(model, region, "test").behaviour
 
 
 def test_family_default_hyperparameters_drive_effective_epochs() -> None:

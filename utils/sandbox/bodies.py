@@ -25,11 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from utils.sandbox.standins import Completion
+from utils.sandbox.messages import Completion, Prompt  # shared types (also imported from here)
 
 BODY_FAMILIES = ("anthropic", "nova", "llama", "titan")
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
@@ -75,18 +73,6 @@ CONVERSE_ALTERNATE = (
 
 class BodyError(ValueError):
     """A malformed request; the message becomes a ValidationException message."""
-
-
-@dataclass
-class Prompt:
-    """A request reduced to what a stand-in model needs."""
-
-    system: str  # joined system text ("" if none)
-    messages: list[tuple[str, str]]  # (role, text), role "user" | "assistant"
-    max_tokens: int
-    temperature: float | None = None
-    top_p: float | None = None
-    stop_sequences: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- helpers
