@@ -1,4 +1,7 @@
-"""Parse and render InvokeModel bodies and Converse requests (bedrock-api.md §5.2-5.3).
+"""Parse and render InvokeModel bodies and Converse requests.
+
+Body formats: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html;
+Converse: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html.
 
 Each parser reduces a request to a :class:`Prompt` (system text, ``(role,
 text)`` turns, generation limits) for the stand-in models, and rejects what
@@ -32,7 +35,8 @@ from utils.sandbox.messages import Completion, Prompt  # shared types (also impo
 BODY_FAMILIES = ("anthropic", "nova", "llama", "titan")
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
-# Defaults and caps when a body leaves the output length out (bedrock-api.md §5.2).
+# Defaults and caps when a body leaves the output length out (model-parameters-nova / -meta /
+# -titan-text pages under https://docs.aws.amazon.com/bedrock/latest/userguide/).
 NOVA_DEFAULT_MAX_TOKENS = 5000
 LLAMA_DEFAULT_MAX_GEN_LEN = 512
 LLAMA_MAX_GEN_LEN = 2048

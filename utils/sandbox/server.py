@@ -305,7 +305,7 @@ class SandboxApp:
         self.bedrock = bedrock or Bedrock(Config())
         self.started = time.time()
         try:
-            from utils.sandbox import quotas  # issue 4; optional until it lands
+            from utils.sandbox import quotas  # optional module
         except ImportError:
             quotas = None  # type: ignore[assignment]
         self.quotas: Any = quotas

@@ -18,7 +18,7 @@ class Config:
     legacy_models: dict[str, dict[str, str]] = field(default_factory=dict)
     # How long a clientRequestToken is remembered: for the sandbox's life ("remember"), or
     # until its resource is deleted ("forget_on_delete"). AWS does not document the lifetime.
-    idempotency_tokens: str = "forget_on_delete"
+    idempotency_tokens: str = "remember"
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -178,6 +178,23 @@ class CustomizationJob:
         self.status, self.failure_message, self.end_time, self.modified = "Failed", message, at, at
 
 
+# Where the validation metrics land, per family: where AWS's public samples read them
+# (aws-samples/amazon-bedrock-samples @ 85fba9d9, custom-models/bedrock-fine-tuning/meta-llama/
+# "Llama-3.1 Text customization"/02_fine-tune_and_evaluate_llama31_8B_bedrock_summarization.ipynb reads
+# validation_artifacts/validation_metrics.csv; custom-models/on_demand_inference/
+# 02_fine-tune_nova_micro_with_on_demand_inference.ipynb reads the post_fine_tuning_validation path).
+# The real layout is unconfirmed (AWS's user guide shows yet another tree); other families use the
+# Nova layout (uncertain). utils.customization reads any of them.
+LLAMA_VALIDATION_METRICS = "validation_artifacts/validation_metrics.csv"
+NOVA_VALIDATION_METRICS = "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv"
+
+
+def validation_metrics_key(base_model_id: str) -> str:
+    """The validation CSV's key under ``model-customization-job-<id>/`` for a base model."""
+    llama = registry.family_of(base_model_id).startswith("llama")
+    return LLAMA_VALIDATION_METRICS if llama else NOVA_VALIDATION_METRICS
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -401,11 +418,7 @@ class Customization(Family):
             bucket, f"{folder}/training_artifacts/step_wise_training_metrics.csv", job.result.training_csv()
         )
         if job.result.validation_rows:
-            self.moto.put_object(
-                bucket,
-                f"{folder}/validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
-                job.result.validation_csv(),
-            )
+            self.moto.put_object(bucket, f"{folder}/{validation_metrics_key(job.base.model_id)}", job.result.validation_csv())
         model = self.store.models.add(CustomModel(
             arn=self.arn(job.region, f"custom-model/{job.base.model_id}/{new_id()}"),
             name=job.model_name, region=job.region, base=job.base, base_model_arn=job.base_model_arn,

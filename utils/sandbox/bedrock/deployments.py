@@ -115,6 +115,13 @@ class Deployments(Family):
             model = self._deployable(region, p["modelArn"])
             if d.status != "Active":
                 raise validation(f"The custom model deployment {d.name} is {d.status}; wait until it is Active.")
+            if d.update_status == lifecycle.DEPLOYMENT_UPDATE.source:
+                # One update at a time (our choice: AWS does not document a second update while one
+                # is in progress; refusing it keeps updateDetails truthful).
+                raise validation(
+                    f"The custom model deployment {d.name} is already being updated; wait until "
+                    "updateDetails.updateStatus is UpdateCompleted."
+                )
             if model.base.model_id != d.model.base.model_id:
                 raise validation("The new custom model must have the same base model as the deployed one.")
             now = time.time()

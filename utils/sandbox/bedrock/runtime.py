@@ -25,6 +25,23 @@ from utils.sandbox.catalog import (
 
 MALFORMED = "Malformed input request, please reformat your input and try again."
 
+# CountTokens answers only for the Anthropic models AWS lists for it, addressed by their
+# foundation-model ID or ARN (https://docs.aws.amazon.com/bedrock/latest/userguide/count-tokens.html,
+# "Supported models and Regions for token counting"). Claude models launched only behind
+# cross-Region inference profiles (Sonnet 4.6, Haiku 4.5) count tokens on the bedrock-mantle
+# endpoint instead, per the same page. Every other model, every inference profile and every
+# provisioned-model or deployment ARN gets a ValidationException. The list is uncertain: AWS
+# updates it as models launch.
+COUNT_TOKENS_MODELS = frozenset({
+    "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    "anthropic.claude-3-5-sonnet-20241022-v2:0",
+    "anthropic.claude-3-7-sonnet-20250219-v1:0",
+    "anthropic.claude-sonnet-4-20250514-v1:0",
+    "anthropic.claude-opus-4-20250514-v1:0",
+})
+COUNT_TOKENS_UNSUPPORTED = "The provided model doesn't support counting tokens."
+
 
 @dataclass
 class Target:
@@ -160,6 +177,9 @@ class Runtime(Family):
 
         from utils.sandbox import bodies, standins
 
+        bare = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") and ":foundation-model/" in model_id else model_id
+        if bare not in COUNT_TOKENS_MODELS:
+            raise validation(COUNT_TOKENS_UNSUPPORTED)
         target = self.service.resolve_runtime(region, model_id)
         try:
             request = json.loads(body or b"{}").get("input", {})
