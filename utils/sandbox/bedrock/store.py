@@ -21,9 +21,16 @@ import string
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from utils.sandbox.bedrock.errors import not_found, validation
+
+if TYPE_CHECKING:  # the resource types, for annotations only: this module imports no family
+    from utils.sandbox.bedrock.batch import InvocationJob
+    from utils.sandbox.bedrock.custom_models import CustomModel
+    from utils.sandbox.bedrock.customization import CustomizationJob
+    from utils.sandbox.bedrock.deployments import Deployment
+    from utils.sandbox.bedrock.provisioned import ProvisionedThroughput
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -236,12 +243,6 @@ class Store:
         self.clear()
 
     def clear(self) -> None:
-        from utils.sandbox.bedrock.batch import InvocationJob
-        from utils.sandbox.bedrock.custom_models import CustomModel
-        from utils.sandbox.bedrock.customization import CustomizationJob
-        from utils.sandbox.bedrock.deployments import Deployment
-        from utils.sandbox.bedrock.provisioned import ProvisionedThroughput
-
         self.jobs: Table[CustomizationJob] = Table("model customization job")
         self.models: Table[CustomModel] = Table("custom model")
         self.throughputs: Table[ProvisionedThroughput] = Table("provisioned model")
