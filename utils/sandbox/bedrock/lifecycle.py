@@ -1,9 +1,9 @@
 """Every emulated lifecycle, declared in one place: statuses and their durations.
 
-Durations are seconds at ``time_scale`` 1.0; a resource multiplies them by the scale in force
-when it was created (or, for a stop or an update, when that was requested). Families never
-write a duration literal: they ask a :class:`Transition` when it is due, or a :class:`Phases`
-where each phase ends.
+Durations are seconds at ``time_scale`` 1.0. Customization and batch jobs multiply every phase,
+a stop included, by the scale in force when they were created; PTs and deployments use the scale
+in force at each create or update request. Families never write a duration literal: they ask a
+:class:`Transition` when it is due, or a :class:`Phases` where each phase ends.
 """
 
 from __future__ import annotations
