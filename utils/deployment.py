@@ -38,7 +38,9 @@ def ensure_on_demand_deployment(
         modelArn=model_arn,
         description=f"Bedrock fine-tuning workshop {workshop_id}",
         tags=tag_list(workshop_id, key="key", value="value"),
-        clientRequestToken=name,
+        # No explicit clientRequestToken: a deployment name is reused after a delete, and Bedrock
+        # ignores a create whose token it has seen (the deleted deployment's ARN would come back).
+        # botocore fills in a fresh token per call and reuses it across its own retries.
     )
     return response["customModelDeploymentArn"], True
 
@@ -59,7 +61,7 @@ def ensure_provisioned_throughput(
         "modelId": model_arn,
         "modelUnits": model_units,
         "tags": tag_list(workshop_id, key="key", value="value"),
-        "clientRequestToken": name,
+        # No explicit clientRequestToken, as for deployments: the name is reused after a delete.
     }
     if commitment:
         request["commitmentDuration"] = commitment

@@ -744,7 +744,11 @@ def test_runtime_throttling_fault(sandbox: Env) -> None:
         sandbox.configure(faults={"profile": "off"})
 
 
-def test_count_tokens(sandbox: Env) -> None:
+def test_count_tokens(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No model of the sandbox's catalogs is on AWS's CountTokens list; pretend Nova Lite is.
+    from utils.sandbox.bedrock import runtime
+
+    monkeypatch.setattr(runtime, "COUNT_TOKENS_MODELS", runtime.COUNT_TOKENS_MODELS | {"amazon.nova-lite-v1:0"})
     rt = sandbox.client("bedrock-runtime")
     out = rt.count_tokens(modelId="amazon.nova-lite-v1:0", input={"converse": {
         "messages": [{"role": "user", "content": [{"text": "How many tokens is this?"}]}]}})

@@ -237,8 +237,8 @@ def _templated(i: int) -> dict:
 
 def _custom_behaviour(env: Env, region: str, arn: str):  # noqa: ANN202 - standins.ModelBehaviour
     bedrock = env.server.bedrock
-    model = bedrock._custom_model(region, arn)
-    return model, bedrock._target(model, region, "test").behaviour
+    model = bedrock.models.find(region, arn)
+    return model, bedrock.runtime.target(model, region, "test").behaviour
 
 
 def test_family_default_hyperparameters_drive_effective_epochs() -> None:
@@ -349,9 +349,13 @@ def test_running_batch_job_does_not_stall_other_requests(sandbox: Env, monkeypat
 # ---- 9. CountTokens, usage and the TPM estimate agree ---------------------------------------------------
 
 
-def test_count_tokens_matches_usage(sandbox: Env) -> None:
+def test_count_tokens_matches_usage(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     import json
 
+    from utils.sandbox.bedrock import runtime
+
+    # No model of the sandbox's catalogs is on AWS's CountTokens list; pretend Nova Lite is.
+    monkeypatch.setattr(runtime, "COUNT_TOKENS_MODELS", runtime.COUNT_TOKENS_MODELS | {"amazon.nova-lite-v1:0"})
     rt = sandbox.client("bedrock-runtime")
     messages = [{"role": "user", "content": [{"text": "What was the revenue of the Cloud unit in 2021?"}]}]
     system = [{"text": "You answer questions about the annual report."}]

@@ -1,4 +1,7 @@
-"""Parse and render InvokeModel bodies and Converse requests (bedrock-api.md §5.2-5.3).
+"""Parse and render InvokeModel bodies and Converse requests.
+
+Body formats: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html;
+Converse: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html.
 
 Each parser reduces a request to a :class:`Prompt` (system text, ``(role,
 text)`` turns, generation limits) for the stand-in models, and rejects what
@@ -25,16 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from utils.sandbox.standins import Completion
+from utils.sandbox.messages import Completion, Prompt  # shared types (also imported from here)
 
 BODY_FAMILIES = ("anthropic", "nova", "llama", "titan")
 ANTHROPIC_VERSION = "bedrock-2023-05-31"
 
-# Defaults and caps when a body leaves the output length out (bedrock-api.md §5.2).
+# Defaults and caps when a body leaves the output length out (model-parameters-nova / -meta /
+# -titan-text pages under https://docs.aws.amazon.com/bedrock/latest/userguide/).
 NOVA_DEFAULT_MAX_TOKENS = 5000
 LLAMA_DEFAULT_MAX_GEN_LEN = 512
 LLAMA_MAX_GEN_LEN = 2048
@@ -75,18 +77,6 @@ CONVERSE_ALTERNATE = (
 
 class BodyError(ValueError):
     """A malformed request; the message becomes a ValidationException message."""
-
-
-@dataclass
-class Prompt:
-    """A request reduced to what a stand-in model needs."""
-
-    system: str  # joined system text ("" if none)
-    messages: list[tuple[str, str]]  # (role, text), role "user" | "assistant"
-    max_tokens: int
-    temperature: float | None = None
-    top_p: float | None = None
-    stop_sequences: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- helpers

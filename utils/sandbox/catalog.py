@@ -3,7 +3,8 @@
 Two catalogs exist:
 
 * ``current`` (the default) mirrors Bedrock as of :data:`CURRENT_AS_OF`, from
-  ``shared/reference/models.md``. Retired models (Claude 3 Haiku, Claude 3 Sonnet,
+  AWS's model pages (https://docs.aws.amazon.com/bedrock/latest/userguide/models-supported.html,
+  https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html). Retired models (Claude 3 Haiku, Claude 3 Sonnet,
   Llama 3 70B, Llama 3.2, ...) are **absent**, as on the real service.
 * ``2024`` is the historical catalog the seeds' experiment ran on (Claude 3 Haiku
   fine-tuning in us-west-2, Claude 3 Sonnet and Llama 3 70B on demand), so it can be
@@ -38,7 +39,8 @@ PROVISIONED = "PROVISIONED"
 # (it is outside botocore's enum, as on the real service).
 INFERENCE_PROFILE = "INFERENCE_PROFILE"
 
-# Runtime message for an in-region ID of a profile-only model (bedrock-api.md / issue 2).
+# Runtime message for an in-region ID of a profile-only model (what the service answers; see
+# https://docs.aws.amazon.com/bedrock/latest/userguide/inference-profiles-support.html).
 ON_DEMAND_NOT_SUPPORTED = (
     "Invocation of model ID {model_id} with on-demand throughput isn't supported. Retry your "
     "request with the ID or ARN of an inference profile that contains this model."
@@ -218,7 +220,8 @@ _2024: tuple[FoundationModel, ...] = (
 
 _MODELS: dict[str, tuple[FoundationModel, ...]] = {"current": _CURRENT, "2024": _2024}
 
-# Models that reached end of life before CURRENT_AS_OF (models.md). In the current catalog
+# Models that reached end of life before CURRENT_AS_OF
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html). In the current catalog
 # they are absent from every listing; invoking one answers with the end-of-life error.
 RETIRED: dict[str, str] = {
     "anthropic.claude-3-haiku-20240307-v1:0": "2026-09-10",
@@ -245,8 +248,9 @@ RETIRED: dict[str, str] = {
 # Largest output length one request may ask for (max_tokens / maxTokens / max_new_tokens /
 # max_gen_len), by base model ID; customizable variants and custom models use their base's cap.
 # Sources: Claude 3 Haiku / Claude 3 Sonnet 4096 (Anthropic model comparison table; the
-# Bedrock model cards); Llama 3.x max_gen_len 2048 (bedrock-api.md §5.2, model-parameters-meta);
-# Titan Text Express maxTokenCount 8192 (bedrock-api.md §5.2). UNCERTAIN: Nova 10000 (Nova
+# Bedrock model cards); Llama 3.x max_gen_len 2048
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-meta.html); Titan Text Express
+# maxTokenCount 8192 (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-text.html). UNCERTAIN: Nova 10000 (Nova
 # user guide "maximum output"; not confirmed for Nova 2 Lite), Claude Sonnet 4.6 and Claude
 # Haiku 4.5 64000 (Anthropic's models overview; Bedrock's cap not confirmed). Re-check live.
 OUTPUT_TOKEN_CAPS: dict[str, int] = {
@@ -266,8 +270,8 @@ OUTPUT_TOKEN_CAPS: dict[str, int] = {
     "amazon.titan-text-express-v1": 8192,
 }
 
-# Models that accept ``temperature`` or ``top_p`` but not both (models.md §2, source S11:
-# Anthropic's Bedrock notes and the Haiku 4.5 migration guide).
+# Models that accept ``temperature`` or ``top_p`` but not both (Anthropic's Bedrock notes
+# and its migration guide, https://docs.claude.com/en/docs/about-claude/models/migrating-to-claude-4).
 SINGLE_SAMPLING_PARAMETER = frozenset({"anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"})
 
 

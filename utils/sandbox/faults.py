@@ -4,7 +4,8 @@ The server calls :meth:`Faults.before_call` before a model runs. It enforces
 per-model token buckets for requests per minute (RPM) and tokens per minute
 (TPM), which answer HTTP 429 ``ThrottlingException`` like Bedrock, and draws
 ``ServiceUnavailableException`` (503) and ``ModelTimeoutException`` (408) at
-configured rates. The HTTP codes match ``bedrock-api.md`` §5.4, so botocore's
+configured rates. The HTTP codes match the runtime's modeled errors
+(https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html), so botocore's
 real retry logic is exercised: 429 and 503 are retried by default, 408 is not.
 
 Randomness comes from ``random.Random`` instances seeded by ``seed``: one
@@ -43,8 +44,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_jitter": 0.0,
         "seed": 0,
     },
-    # Rough on-demand quotas of a fresh account (bedrock-api.md §10 is the source
-    # for real numbers); rare transient faults; a few hundred ms per call.
+    # Rough on-demand quotas of a fresh account (real numbers:
+    # https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock); rare transient faults; a few hundred ms per call.
     "realistic": {
         "profile": "realistic",
         "rpm": 50,

@@ -1,6 +1,6 @@
 """``iam:SimulatePrincipalPolicy`` for the sandbox (moto's server answers it with an HTTP 500).
 
-Preflight (issue 4) asks IAM whether the caller may perform the series' actions. This
+Preflight asks IAM whether the caller may perform the series' actions. This
 handler evaluates the principal's inline and attached managed policies with moto's own
 policy evaluator (``moto.iam.access_control.IAMPolicy``): ``allowed`` when a statement
 allows the action on the resource and none denies it, ``explicitDeny`` when one denies

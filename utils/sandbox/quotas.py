@@ -6,7 +6,7 @@ WSGI environ and returns ``(status, headers, body)``. It answers
 (paginated) for ``ServiceCode="bedrock"`` with plausible values, and
 ``NoSuchResourceException`` for any other service code or an unknown quota code.
 
-Values follow ``shared/reference/bedrock-api.md`` §10 where a code is known
+Values follow https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock where a code is known
 (L-0406044C concurrent customization jobs = 2, Titan Express records = 10,000).
 Codes for the other models' record quotas are stand-ins derived from the quota
 name (stable, ``L-`` plus 8 hex digits); match quotas by name for those.

@@ -6,7 +6,7 @@ Dispatch is on the SigV4 credential scope of the ``Authorization`` header
 * ``bedrock``: both ``bedrock`` and ``bedrock-runtime`` clients sign with this name.
   ``/model/{id}/invoke``, ``/converse``, ``/count-tokens`` and the streaming paths
   go to the runtime; every other path is matched against the ``bedrock`` service
-  model's request URIs and served by :class:`utils.sandbox.control.Bedrock`.
+  model's request URIs and served by :class:`utils.sandbox.bedrock.service.Bedrock`.
 * ``servicequotas``: :func:`utils.sandbox.quotas.handle` when that module exists.
 * anything else (iam, s3, sts, ...) and unsigned requests: moto's server app, unmodified.
 
@@ -305,7 +305,7 @@ class SandboxApp:
         self.bedrock = bedrock or Bedrock(Config())
         self.started = time.time()
         try:
-            from utils.sandbox import quotas  # issue 4; optional until it lands
+            from utils.sandbox import quotas  # optional module
         except ImportError:
             quotas = None  # type: ignore[assignment]
         self.quotas: Any = quotas
@@ -426,23 +426,7 @@ class SandboxApp:
         return _json_response(start_response, 200, result.body, headers)
 
     def _count_tokens(self, start_response: StartResponse, region: str, model_id: str, body: bytes) -> list[bytes]:
-        import base64
-
-        from utils.sandbox import bodies, standins
-
-        target = self.bedrock.resolve_runtime(region, model_id)
-        try:
-            request = json.loads(body or b"{}").get("input", {})
-            if "invokeModel" in request:
-                prompt = bodies.parse_invoke_body(target.body, base64.b64decode(request["invokeModel"]["body"]))
-            elif "converse" in request:
-                prompt = bodies.parse_converse(request["converse"])
-            else:
-                raise bodies.BodyError("input must contain invokeModel or converse")
-        except (ValueError, KeyError, AttributeError) as exc:
-            raise ApiError("ValidationException", str(exc) or "Malformed input request.") from exc
-        # The same count as the usage fields, the token headers and the TPM buckets.
-        return _json_response(start_response, 200, {"inputTokens": standins.prompt_tokens(prompt)})
+        return _json_response(start_response, 200, self.bedrock.count_tokens(region, model_id, body))
 
 
 def _snake(name: str) -> str:

@@ -32,26 +32,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from utils.sandbox.bodies import Prompt
-
-
-@dataclass
-class Completion:
-    """A stand-in model's answer.
-
-    ``stop_reason`` is normalized to ``end_turn`` | ``max_tokens`` | ``stop_sequence``;
-    the body renderers map it to each family's vocabulary. ``stop_sequence`` is the
-    matched sequence when ``stop_reason == "stop_sequence"``.
-    """
-
-    text: str
-    input_tokens: int
-    output_tokens: int
-    stop_reason: str
-    stop_sequence: str | None = None
+from utils.sandbox.messages import Completion, Prompt  # shared types (also imported from here)
 
 
 @dataclass
@@ -1178,8 +1161,6 @@ class TrainedIndex:
 
 def build_index(pairs: list[tuple[str, str]]) -> TrainedIndex:
     """Index the training prompts' questions and learn the answers' style (once per custom model)."""
-    from utils.sandbox.bodies import Prompt  # local import: bodies imports this module's types lazily
-
     train_questions = []
     for text, _ in pairs:
         q = read_request(Prompt("", [("user", text)], 1)).question
