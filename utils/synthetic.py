@@ -449,7 +449,7 @@ class FilterSettings:
 
     min_grounding: float = 0.5  # share of the answer's content words found in the documents
     near_duplicate: float = 0.7  # shingled Jaccard at or above which two questions are the same
-    question_words: tuple[int, int] = (4, 50)
+    question_words: tuple[int, int] = (3, 50)
     answer_words: tuple[int, int] = (3, 300)
 
 
@@ -675,6 +675,8 @@ def batch_rows(
     missing from the output). Output order is not relied on.
     """
     by_record = {record_id(item): item for item in items}
+    if len(by_record) != len(items):
+        raise ValueError("two items share a recordId prefix; their ids are not unique")
     found: dict[str, dict[str, Any]] = {}
     for line in output_lines:
         rid = str(line.get("recordId", ""))

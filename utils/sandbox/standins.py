@@ -923,6 +923,11 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
         for queue in queues:
             if queue:
                 order.append(queue.pop(0))
+    if order and request.question:
+        # Different samples over the same documents start at different sentences (a hash of the
+        # original question), as a sampling teacher would vary; still deterministic.
+        offset = _digest("teacher", request.question) % len(order)
+        order = order[offset:] + order[:offset]
     siblings = {u.position: u for u in request.units}
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
