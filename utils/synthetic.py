@@ -554,6 +554,19 @@ def topic_counts(pairs: Iterable[Mapping[str, Any]], top: int = 15) -> list[tupl
     return common + ([("other", rest)] if rest else [])
 
 
+def topic_terms(pairs: Iterable[Mapping[str, Any]], top: int = 15) -> list[tuple[str, int]]:
+    """How many pairs' topic labels mention each term (lower-cased content words), most common first.
+
+    Teachers label topics in free text, so exact labels rarely repeat; their words do
+    ("versioning", "iam", "throughput"), which makes this the readable topic distribution.
+    """
+    counts: Counter = Counter()
+    for pair in pairs:
+        words = {w for w in _WORD.findall(str(pair.get("topic", "")).lower()) if w not in _STOPWORDS and len(w) > 1}
+        counts.update(words)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
 # ======================================================================================
 # Cost estimate (on demand or batch)
 # ======================================================================================
@@ -611,15 +624,22 @@ def batch_min_records(model_name: str, region: str | None = None, client: Any = 
     documented value (our assumption), when the quota is not listed or cannot be read.
     """
     wanted = _model_words(model_name)
+    generic = None  # a quota of that name without a model, if the account lists one
     try:
         quotas = client or aws.client("service-quotas", region)
         for page in quotas.get_paginator("list_service_quotas").paginate(ServiceCode="bedrock"):
             for quota in page.get("Quotas", []):
                 name = quota.get("QuotaName", "")
-                if _BATCH_QUOTA.search(name) and wanted and wanted in normalise(name):
+                if not _BATCH_QUOTA.search(name):
+                    continue
+                if wanted and wanted in normalise(name):
                     return int(quota["Value"]), f"Service Quotas: {name} ({quota.get('QuotaCode', '')})"
+                if " for " not in name:
+                    generic = quota
     except Exception as exc:  # noqa: BLE001 - any failure to read the quota falls back to the default
         return BATCH_MIN_RECORDS_DEFAULT, f"default {BATCH_MIN_RECORDS_DEFAULT} (could not read Service Quotas: {aws.error_code(exc)})"
+    if generic is not None:
+        return int(generic["Value"]), f"Service Quotas: {generic['QuotaName']} ({generic.get('QuotaCode', '')})"
     return BATCH_MIN_RECORDS_DEFAULT, f"default {BATCH_MIN_RECORDS_DEFAULT} (no such quota listed for {model_name}; our assumption)"
 
 

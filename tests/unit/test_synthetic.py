@@ -301,3 +301,25 @@ def test_batch_min_records_falls_back_to_the_documented_default(sandbox) -> None
             return Pages()
 
     assert synthetic.batch_min_records("Amazon Nova Pro", client=Quotas())[0] == 50
+
+
+def test_topic_terms_count_words_of_free_text_labels() -> None:
+    pairs = [{"topic": "S3 versioning"}, {"topic": "Versioning suspension"}, {"topic": "IAM roles"}]
+    assert synthetic.topic_terms(pairs, top=2) == [("versioning", 2), ("iam", 1)]
+
+
+def test_sandbox_malformed_output_is_retried_and_never_a_silent_success(sandbox, tmp_path: Path) -> None:
+    from utils import sandbox as sb
+
+    sb.configure(sandbox.url, faults={"malformed_output_rate": 0.5, "seed": 3})
+    samples = sample_rows(12)
+    items = synthetic.teacher_items(samples, "amazon.nova-pro-v1:0", n=3)
+    teacher = synthetic.TeacherCall("amazon.nova-pro-v1:0", "nova", n=3, region="us-east-1")
+    rows = engine.run_calls(items, teacher, tmp_path / "c.jsonl", progress=False)
+    good = [row for row in rows if not row.get("error")]
+    bad = [row for row in rows if row.get("error")]
+    assert len(good) + len(bad) == 12 and any(row["attempts"] > 1 for row in good)
+    assert all(len(row["records"]) == 3 for row in good)  # no partial reply stored as a success
+    assert all(row["error_kind"] in ("invalid_json", "too_few", "no_json") for row in bad)
+    summary = synthetic.run_summary(rows, 3)
+    assert summary["parse_issues"].get("invalid_json", 0) >= summary["retried_replies"] > 0
