@@ -798,14 +798,27 @@ def _template_question(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -
         subj = _subject_case(" ".join(tokens[:i]))
         if following.lower() in _OBJECT_WORDS and i + 2 < len(tokens):
             return f"What does {subj} {_base_verb(word)} {following.lower()} do?"
-        if following in _DET_PREP or not following.islower() or following[:1].isdigit():
+        if following.lower() in _PREPOSITIONS or following.endswith("ly"):
+            break  # an intransitive verb ("works directly", "runs in"): no "What does X do" question
+        # "<word>s" is the verb, not a plural noun, after a singular or proper-noun subject:
+        # "a training job reads", "AWS Lambda runs", "the Encrypt operation works".
+        subject_tokens = tokens[:i]
+        determined = subject_tokens[0].lower() in ("a", "an", "each", "every", "this", "its") or (
+            len(subject_tokens) >= 2 and subject_tokens[0].lower() == "the")
+        proper = len(subject_tokens) >= 2 and (subject_tokens[-1][:1].isupper()
+                                               or any(c.isdigit() for c in subject_tokens[-1]))
+        if proper and not determined and following.islower() and following not in _DET_PREP:
+            break  # "Amazon S3 stores data" or "Block Public Access settings override": can't tell, don't guess
+        if following in _DET_PREP or not following.islower() or following[:1].isdigit() or determined:
             return f"What does {subj} {_base_verb(word)}?"
-        if following.isalpha() and not following.endswith(("s", "ed")):
+        if following.isalpha() and not following.endswith(("s", "ed", "ing")):
             return f"What do {subj} {word} {following}?"
         return f"What does {subj} {_base_verb(word)}?"  # decide at the first verb-like word
     return f"What does the documentation say about {_keyphrase(text)}?"
 
 
+_PREPOSITIONS = frozenset("in on at for of with by from as into across up out about between per through".split())
+_NEEDS_COMPLEMENT = frozenset("let lets allow allows enable enables help helps".split())
 _LEADING_NOT_SUBJECT = frozenset(
     "for since whoever whatever if when whenever while after before to in on at by with from once unless "
     "because although though during each every as within without until upon so and or but".split()
@@ -822,11 +835,11 @@ def _grammatical(question: str) -> bool:
     tokens = body.split()
     if not 3 <= len(tokens) <= 16 or "," in body or ";" in body:
         return False
-    if tokens[-1].lower() in _DANGLING_END:
+    if tokens[-1].lower() in _DANGLING_END | _NEEDS_COMPLEMENT:
         return False
     match = re.match(r"^(?:What|Where|How|When|Why|Which)\s+(?:does|do|is|are|was|were|can|must|should|will|may)\s+(\S+)",
                      body)
-    if match and match.group(1).lower() in _LEADING_NOT_SUBJECT | _PRONOUNS:
+    if match and match.group(1).lower() in _LEADING_NOT_SUBJECT | _PRONOUNS | {"its", "their", "your", "our"}:
         return False
     does = re.match(r"^What (?:does|do) .+ (\w+)$", body)
     if does and not body.startswith("What does the documentation") and re.search(r"[a-z]s$", does.group(1)) \
@@ -846,7 +859,7 @@ def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
     "What does the documentation say about <topic>?", with the sentence's noun phrase as topic.
     """
     question = _template_question(sentence, cells)
-    if cells or _grammatical(question):
+    if cells or (_grammatical(question) and not question.startswith("What does the documentation say about")):
         return question
     return f"What does the documentation say about {unit_topic(sentence)}?"
 
@@ -855,6 +868,9 @@ _TOPIC_SKIP = STOPWORDS | _LEADING_NOT_SUBJECT | frozenset(
     "can must should will may is are was were be been has have had does do did make makes keep keeps get gets "
     "lets allows allow roughly about around approximately anything something everything since".split()
 )
+
+
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
 
 
 def unit_topic(sentence: str, max_words: int = 3) -> str:
@@ -872,19 +888,21 @@ def unit_topic(sentence: str, max_words: int = 3) -> str:
             return " ".join(subject)
     text = _strip_end(re.sub(r"\s*\[\d+\]", "", sentence))
     runs: list[list[str]] = [[]]
-    tokens = re.findall(r"[A-Za-z0-9][\w\-']*(?:\.\d+)?,?", text)
+    tokens = re.findall(r"[A-Za-z0-9][\w\-']*(?:,\d{3})*(?:\.\d+)?,?", text)
     for index, token in enumerate(tokens):
         word = token.rstrip(",")
         following = tokens[index + 1].lower() if index + 1 < len(tokens) else ""
         verb_like = (word.islower() and re.search(r"[a-z]s$", word) and not word.endswith(("ss", "us", "is"))
                      and not token.endswith(",") and following not in STOPWORDS | {""})
-        if word.lower() in _TOPIC_SKIP or (verb_like and runs[-1]):
+        participle = word.islower() and (word.endswith("ed") or bool(_PARTICIPLE.match(word)))
+        if word.lower() in _TOPIC_SKIP or participle or (verb_like and runs[-1]):
             runs.append([])
             continue
         runs[-1].append(word)
         if token.endswith(","):
             runs.append([])
-    best = max(runs, key=len)
+    runs = [run for run in runs if any(w.isalpha() and w.lower() not in _MONTHS for w in run)]
+    best = max(runs, key=len) if runs else []
     if not best:
         return "this topic"
     return _subject_case(" ".join(best[:max_words]))
