@@ -207,6 +207,7 @@ def sandbox(monkeypatch, tmp_path):
     from utils.runner import sandbox_environment
 
     with sb.start() as server:
+        sb.reset(server.url)  # moto's IAM and S3 state is process-wide: start each test from empty
         for key, value in sandbox_environment(server.url, tmp_path / "state").items():
             monkeypatch.setenv(key, value)
         yield server
@@ -218,12 +219,17 @@ def sample_rows(count: int) -> list[dict]:
     return [rows[i % len(rows)] | {"question": f"{rows[i % len(rows)]['question']} ({i})"} for i in range(count)]
 
 
-def test_sandbox_teacher_on_demand_end_to_end(sandbox, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("model_id", "body", "api"), [
+    ("amazon.nova-pro-v1:0", "nova", "invoke"),
+    ("us.anthropic.claude-sonnet-4-6", "anthropic", "invoke"),  # Claude Sonnet 4.6 through its inference profile
+    ("amazon.nova-pro-v1:0", "nova", "converse"),
+])
+def test_sandbox_teacher_on_demand_end_to_end(sandbox, tmp_path: Path, model_id: str, body: str, api: str) -> None:
     samples = sample_rows(6)
-    items = synthetic.teacher_items(samples, "amazon.nova-pro-v1:0", n=3)
-    teacher = synthetic.TeacherCall("amazon.nova-pro-v1:0", "nova", n=3, region="us-east-1")
+    items = synthetic.teacher_items(samples, model_id, n=3, api=api)
+    teacher = synthetic.TeacherCall(model_id, body, n=3, api=api, region="us-east-1")
     rows = engine.run_calls(items, teacher, tmp_path / "c.jsonl", progress=False)
-    assert all(len(row["records"]) == 3 for row in rows)
+    assert all(len(row["records"]) == 3 and row["via"] == api and row["input_tokens"] > 0 for row in rows)
     pairs = synthetic.pairs_from_rows(rows, samples)
     for p in pairs:
         assert p["question"].endswith("?") and p["topic"]
@@ -233,9 +239,8 @@ def test_sandbox_teacher_on_demand_end_to_end(sandbox, tmp_path: Path) -> None:
     assert report.kept and report.counts()["grounded"] == 0 and report.counts()["well_formed"] == 0
 
 
-def test_batch_round_trip_against_the_sandbox(sandbox, tmp_path: Path) -> None:
-    import boto3
-
+@pytest.mark.parametrize("api", ["invoke", "converse"])
+def test_batch_round_trip_against_the_sandbox(sandbox, tmp_path: Path, api: str) -> None:
     from utils import aws
 
     sandbox.bedrock.config.batch_min_records = 5  # the sandbox knob; Bedrock's quota is per model
@@ -249,11 +254,11 @@ def test_batch_round_trip_against_the_sandbox(sandbox, tmp_path: Path) -> None:
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
                                                 "Resource": ["arn:aws:s3:::synth-batch", "arn:aws:s3:::synth-batch/*"]}]}))
     samples = sample_rows(6)
-    items = synthetic.teacher_items(samples, "amazon.nova-pro-v1:0", n=3)
+    items = synthetic.teacher_items(samples, "amazon.nova-pro-v1:0", n=3, api=api)
     checkpoint = tmp_path / "c.jsonl"
     job = synthetic.run_batch(items, model_id="amazon.nova-pro-v1:0", body_family="nova", n=3, role_arn=role,
                               bucket="synth-batch", checkpoint=checkpoint, job_prefix="synth", region="us-east-1",
-                              poll_seconds=0.2, timeout_s=60, log=lambda _: None)
+                              api=api, poll_seconds=0.2, timeout_s=60, log=lambda _: None)
     assert job.status == "Completed"
     assert job.manifest["totalRecordCount"] == 6 and job.manifest["successRecordCount"] == 6
     assert [row["sample"] for row in job.rows] == list(range(6)) and all(len(r["records"]) == 3 for r in job.rows)
@@ -264,10 +269,12 @@ def test_batch_round_trip_against_the_sandbox(sandbox, tmp_path: Path) -> None:
     # the same items again: everything is in the checkpoint, no second job
     again = synthetic.run_batch(items, model_id="amazon.nova-pro-v1:0", body_family="nova", n=3, role_arn=role,
                                 bucket="synth-batch", checkpoint=checkpoint, job_prefix="synth", region="us-east-1",
-                                poll_seconds=0.2, log=lambda _: None)
+                                api=api, poll_seconds=0.2, log=lambda _: None)
     assert again.job_arn == "" and again.rows == job.rows
     assert len(aws.client("bedrock", "us-east-1").list_model_invocation_jobs()["invocationJobSummaries"]) == 1
-    assert isinstance(boto3.__version__, str) and os.environ["WORKSHOP_BACKEND"] == "sandbox"
+    job_description = aws.client("bedrock", "us-east-1").get_model_invocation_job(jobIdentifier=job.job_arn)
+    assert job_description["modelInvocationType"] == ("Converse" if api == "converse" else "InvokeModel")
+    assert os.environ["WORKSHOP_BACKEND"] == "sandbox"
 
 
 def test_batch_rows_join_on_record_id_and_report_errors() -> None:
