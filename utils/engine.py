@@ -35,12 +35,36 @@ from typing import Any
 
 from utils.aws import error_code  # re-exported: engine.error_code
 
-__all__ = ["run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response"]
+__all__ = [
+    "run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response",
+    "RetryableOutput",
+]
 
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
 OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
 
 Key = str | int
+
+
+class RetryableOutput(Exception):
+    """Raised by a `call` whose reply is unusable (e.g. unparseable); the engine retries the item a bounded
+    number of times, then records it as failed with `kind` and the message. Never stored as a success."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+# --- unusable replies (RetryableOutput): bounded retries, then a failure row with its kind ---
+OUTPUT_RETRIES = 2  # extra attempts for an unusable reply before the item is recorded as failed
+
+
+def _failure_row(key: str, item_key: Key, exc: Exception) -> dict[str, Any]:
+    row: dict[str, Any] = {key: item_key, "error": f"{type(exc).__name__}: {exc}"}
+    if isinstance(exc, RetryableOutput):
+        row["error_kind"] = exc.kind
+    return row
+# --- end of the RetryableOutput handling ---
 
 
 def _check_key(value: Any, key: str) -> Key:
@@ -107,9 +131,14 @@ def _call_with_retries(
     base_delay: float,
 ) -> dict:
     attempt = 0
+    output_attempt = 0
     while True:
         try:
             return call(item)
+        except RetryableOutput:
+            if output_attempt >= OUTPUT_RETRIES:
+                raise
+            output_attempt += 1
         except Exception as exc:  # noqa: BLE001 - re-raised unless it is a retryable code
             if attempt >= extra_attempts or error_code(exc) not in retry_on:
                 raise
@@ -196,7 +225,7 @@ def run_calls(
                         raise TypeError(f"call returned {type(row).__name__}, expected a dict")
                     row = {**row, key: item_key}
                 except Exception as exc:  # noqa: BLE001 - captured per item, retried next run
-                    row = {key: item_key, "error": f"{type(exc).__name__}: {exc}"}
+                    row = _failure_row(key, item_key, exc)
                 line = json.dumps(row, ensure_ascii=False, default=str)
                 with lock:
                     handle.write(line + "\n")

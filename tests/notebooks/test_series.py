@@ -26,7 +26,7 @@ WORKSHOP_ID = "ci"
 CI_PARAMETERS: dict[str, dict] = {
     "01_permissions": {"workshop_id": WORKSHOP_ID},
     "02_data_preparation": {"workshop_id": WORKSHOP_ID, "test_size": 8},
-    "03_synthetic_data": {"workshop_id": WORKSHOP_ID, "pairs_per_document": 2, "confirm_spend": True},
+    "03_synthetic_data": {"workshop_id": WORKSHOP_ID, "pairs_per_sample": 3, "confirm_spend": True},
     "04_fine_tuning": {"workshop_id": WORKSHOP_ID, "epochs": 2, "confirm_spend": True, "poll_seconds": 0.2},
     "05_deployment": {"workshop_id": WORKSHOP_ID, "confirm_spend": True, "poll_seconds": 0.2},
     "06_evaluation": {"workshop_id": WORKSHOP_ID, "max_examples": 6, "confirm_spend": True},
@@ -100,8 +100,18 @@ def check_02(recorded: dict) -> None:
 
 
 def check_03(recorded: dict) -> None:
+    st = state()
+
+    def lines(split: str) -> int:
+        bucket, key = st.datasets[split].removeprefix("s3://").split("/", 1)
+        return len(clients(st.region)["s3"].get_object(Bucket=bucket, Key=key)["Body"].read().decode().splitlines())
+
+    originals = lines("raw_train")
     assert recorded["synthetic_pairs"] > 0
-    assert "train_augmented" in state().datasets
+    assert recorded["synthetic_requested"] == 3 * originals  # 3 per original training sample
+    assert recorded["synthetic_pairs"] + sum(recorded["synthetic_removed"].values()) == recorded["synthetic_parsed"]
+    assert recorded["synthetic_parsed"] <= recorded["synthetic_requested"]
+    assert lines("train_augmented") == originals + recorded["synthetic_pairs"]
 
 
 def check_04(recorded: dict) -> None:

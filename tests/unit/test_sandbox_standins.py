@@ -276,3 +276,36 @@ def test_base_model_follows_length_instructions() -> None:
     number = generate(ask("What is the max records for Nova Lite? Answer with only the number."), BASE).text
     assert number == "20000"
     assert generate(ask("What is the max records for Nova Lite?"), BASE).text != number
+
+
+def seed_teacher(original: str, n: int = 3) -> Prompt:
+    """The seed's teacher prompt as utils.synthetic writes it (documents, original question, JSON Lines)."""
+    from utils.synthetic import TEACHER_SYSTEM, teacher_prompt
+
+    return Prompt(TEACHER_SYSTEM, [("user", teacher_prompt(NUMBERED, original, n))], 4000)
+
+
+def test_seed_teacher_gets_json_lines_with_n_records_and_topics() -> None:
+    text = generate(seed_teacher("Where is training data stored?"), BASE).text
+    lines = text.splitlines()
+    records = [json.loads(line) for line in lines]  # one compact object per line
+    assert len(records) == 3 and all(set(r) == {"question", "answer", "topic"} for r in records)
+    assert all(r["question"].endswith("?") and 0 < len(r["topic"].split()) <= 4 for r in records)
+    assert json_request("Return exactly 2 JSON objects, one object per line, with the keys \"q\" and \"a\".")[1] == 2
+
+
+def test_seed_teacher_avoids_the_original_question_and_varies_by_sample() -> None:
+    original = "How does Provisioned Throughput charge?"
+    records = [json.loads(line) for line in generate(seed_teacher(original), BASE).text.splitlines()]
+    assert not any("hourly rate" in r["answer"] for r in records)  # the sentence answering the original
+    other = [json.loads(line) for line in generate(seed_teacher("What status does a deployment reach?"), BASE).text.splitlines()]
+    assert {r["question"] for r in records} != {r["question"] for r in other}
+
+
+def test_question_templates_fall_back_to_grammatical_questions() -> None:
+    assert question_for("For larger objects you must use multipart upload, which AWS recommends.") == (
+        "What does the documentation say about larger objects?")
+    assert question_for("CloudWatch keeps one-minute data points for 15 days.") == "What does CloudWatch keep?"
+    assert question_for("Continued pre-training uses unlabeled text instead.") == "What does continued pre-training use?"
+    assert question_for("Whoever assumes the role receives temporary security credentials from AWS STS.") == (
+        "What does the documentation say about temporary security credentials?")

@@ -194,7 +194,9 @@ def test_job_plan_request_shape():
 
 def test_synthetic_parse_and_dedup():
     text = 'Sure! [{"question": "What is S3?", "answer": "Storage [1]"}, {"question": "", "answer": "x"}] done'
-    records = synthetic.parse_records(text)
-    assert records == [{"question": "What is S3?", "answer": "Storage [1]"}]
-    assert synthetic.parse_records("no json here") == []
-    assert synthetic.deduplicate(records + records, existing_questions={"what is s3"}) == []
+    parsed = synthetic.parse_reply(text, keys=("question", "answer"))
+    assert parsed.records == [{"question": "What is S3?", "answer": "Storage [1]"}]
+    assert parsed.issues == {"empty_value": 1}
+    assert synthetic.parse_reply("no json here").records == []
+    pairs = [{**parsed.records[0], "topic": "s3", "document": "Doc 1: S3 is storage."}] * 2
+    assert synthetic.filter_pairs(pairs, original_questions={"What is S3"}).kept == []

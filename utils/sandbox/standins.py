@@ -661,12 +661,14 @@ def json_request(text: str) -> tuple[list[str], int, bool] | None:
             break
     if not keys:
         return None
-    count_match = re.search(
+    # The last mention wins: the instruction follows the documents, which may mention counts too.
+    count_matches = list(re.finditer(
         r"\b(\d{1,3}|" + "|".join(_NUMBER_WORDS) + r")\s+(?:(?:new|more|distinct|different|unique|diverse|"
         r"short|json|high-quality)\s+)*(?:objects?|records?|items?|entries|entry|pairs?|questions?|examples?|"
-        r"elements?|samples?)\b",
+        r"elements?|samples?)\b(?!\s+per\b)",
         text, re.IGNORECASE,
-    )
+    ))
+    count_match = count_matches[-1] if count_matches else None
     is_array = bool(re.search(r"\b(array|list)\b", text, re.IGNORECASE))
     if count_match:
         raw = count_match.group(1).lower()
@@ -735,8 +737,8 @@ def _participle_question(wh_default: str, aux: str, subj: str, rest: str) -> str
     return None
 
 
-def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
-    """A question the sentence answers, from its grammar.
+def _template_question(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
+    """A question the sentence answers, from its grammar (unchecked; see :func:`question_for`).
 
     Table rows: "What is the <header> for <first cell>?". Sentences: "What is X?"
     (X is/are ...), "Where is X stored?" (passives), "What does X provide?" (third
@@ -779,11 +781,114 @@ def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
         subj = _subject_case(" ".join(tokens[:i]))
         if following.lower() in _OBJECT_WORDS and i + 2 < len(tokens):
             return f"What does {subj} {_base_verb(word)} {following.lower()} do?"
-        if following in _DET_PREP or not following.islower() or following[:1].isdigit():
+        if following.lower() in _PREPOSITIONS or following.endswith("ly"):
+            break  # an intransitive verb ("works directly", "runs in"): no "What does X do" question
+        # "<word>s" is the verb, not a plural noun, after a singular or proper-noun subject:
+        # "a training job reads", "AWS Lambda runs", "the Encrypt operation works".
+        subject_tokens = tokens[:i]
+        determined = subject_tokens[0].lower() in ("a", "an", "each", "every", "this", "its") or (
+            len(subject_tokens) >= 2 and subject_tokens[0].lower() == "the")
+        proper = len(subject_tokens) >= 2 and (subject_tokens[-1][:1].isupper()
+                                               or any(c.isdigit() for c in subject_tokens[-1]))
+        if proper and not determined and following.islower() and following not in _DET_PREP:
+            break  # "Amazon S3 stores data" or "Block Public Access settings override": can't tell, don't guess
+        if following in _DET_PREP or not following.islower() or following[:1].isdigit() or determined:
             return f"What does {subj} {_base_verb(word)}?"
-        if following.isalpha() and not following.endswith("s"):
+        if following.isalpha() and not following.endswith(("s", "ed", "ing")):
             return f"What do {subj} {word} {following}?"
+        return f"What does {subj} {_base_verb(word)}?"  # decide at the first verb-like word
     return f"What does the documentation say about {_keyphrase(text)}?"
+
+
+_PREPOSITIONS = frozenset("in on at for of with by from as into across up out about between per through".split())
+_NEEDS_COMPLEMENT = frozenset("let lets allow allows enable enables help helps".split())
+_LEADING_NOT_SUBJECT = frozenset(
+    "for since whoever whatever if when whenever while after before to in on at by with from once unless "
+    "because although though during each every as within without until upon so and or but".split()
+)
+_DANGLING_END = frozenset(
+    "a an the and or but of to in on at by for with from as into than that which after before about "
+    "your its their our".split()
+)
+
+
+def _grammatical(question: str) -> bool:
+    """A cheap check of a template question: a clean subject, no dangling end, no "does X keeps"."""
+    body = question.rstrip("?").strip()
+    tokens = body.split()
+    if not 3 <= len(tokens) <= 16 or "," in body or ";" in body:
+        return False
+    if tokens[-1].lower() in _DANGLING_END | _NEEDS_COMPLEMENT:
+        return False
+    match = re.match(r"^(?:What|Where|How|When|Why|Which)\s+(?:does|do|is|are|was|were|can|must|should|will|may)\s+(\S+)",
+                     body)
+    if match and match.group(1).lower() in _LEADING_NOT_SUBJECT | _PRONOUNS | {"its", "their", "your", "our"}:
+        return False
+    does = re.match(r"^What (?:does|do) .+ (\w+)$", body)
+    if does and not body.startswith("What does the documentation") and re.search(r"[a-z]s$", does.group(1)) \
+            and not does.group(1).endswith(("ss", "us", "is")):
+        return False  # "What does CloudWatch keeps?"
+    return True
+
+
+def question_for(sentence: str, cells: tuple[tuple[str, str], ...] = ()) -> str:
+    """A grammatical question the sentence answers, from its grammar.
+
+    Table rows: "What is the <header> for <first cell>?". Sentences: "What is X?"
+    (X is/are ...), "Where is X stored?" (passives), "What does X provide?" (third
+    person verbs), "What do X require?" (plural subjects), "Can I ...?" ("You can
+    ..."). A template whose result fails :func:`_grammatical` (a subject that is really an
+    adverbial such as "For larger objects", a dangling last word) gives way to
+    "What does the documentation say about <topic>?", with the sentence's noun phrase as topic.
+    """
+    question = _template_question(sentence, cells)
+    if cells or (_grammatical(question) and not question.startswith("What does the documentation say about")):
+        return question
+    return f"What does the documentation say about {unit_topic(sentence)}?"
+
+
+_TOPIC_SKIP = STOPWORDS | _LEADING_NOT_SUBJECT | frozenset(
+    "can must should will may is are was were be been has have had does do did make makes keep keeps get gets "
+    "lets allows allow roughly about around approximately anything something everything since".split()
+)
+
+
+_MONTHS = frozenset("january february march april may june july august september october november december".split())
+
+
+def unit_topic(sentence: str, max_words: int = 3) -> str:
+    """A short noun-phrase label for a sentence: the subject of its grammatical question when that
+    is clean ("What does Versioning keep?" -> "Versioning"), else its longest run of content words,
+    split at inner third-person verbs ("role receives temporary ..." -> "temporary security credentials")."""
+    question = _template_question(sentence)
+    match = re.match(r"^What (?:is|are) (.+)\?$", question) or re.match(
+        r"^(?:What|Where|How) (?:is|are|was|were|does|do|can|must|should|will|may) (.+?)(?: (?:be )?\w+)\?$", question)
+    if _grammatical(question) and match and not question.startswith("What does the documentation"):
+        subject = match.group(1).split()
+        while subject and subject[0].lower() in ("a", "an", "the", "each", "every", "all", "your"):
+            subject = subject[1:]
+        if 1 <= len(subject) <= max_words + 1:
+            return " ".join(subject)
+    text = _strip_end(re.sub(r"\s*\[\d+\]", "", sentence))
+    runs: list[list[str]] = [[]]
+    tokens = re.findall(r"[A-Za-z0-9][\w\-']*(?:,\d{3})*(?:\.\d+)?,?", text)
+    for index, token in enumerate(tokens):
+        word = token.rstrip(",")
+        following = tokens[index + 1].lower() if index + 1 < len(tokens) else ""
+        verb_like = (word.islower() and re.search(r"[a-z]s$", word) and not word.endswith(("ss", "us", "is"))
+                     and not token.endswith(",") and following not in STOPWORDS | {""})
+        participle = word.islower() and (word.endswith("ed") or bool(_PARTICIPLE.match(word)))
+        if word.lower() in _TOPIC_SKIP or participle or (verb_like and runs[-1]):
+            runs.append([])
+            continue
+        runs[-1].append(word)
+        if token.endswith(","):
+            runs.append([])
+    runs = [run for run in runs if any(w.isalpha() and w.lower() not in _MONTHS for w in run)]
+    best = max(runs, key=len) if runs else []
+    if not best:
+        return "this topic"
+    return _subject_case(" ".join(best[:max_words]))
 
 
 def _informative(unit: Unit) -> tuple[int, int]:
@@ -809,12 +914,21 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
         if unit.text.rstrip().endswith("?") or len(words(unit.text)) < 4:
             continue
         by_doc.setdefault(unit.doc, []).append(unit)
+    avoided = _avoided_units(request)
+    if sum(len(units) for units in by_doc.values()) - len(avoided) >= count:
+        by_doc = {doc: [u for u in units if u.position not in avoided] for doc, units in by_doc.items()}
+        by_doc = {doc: units for doc, units in by_doc.items() if units}
     queues = [sorted(units, key=_informative) for units in by_doc.values()]
     order: list[Unit] = []
     while any(queues):
         for queue in queues:
             if queue:
                 order.append(queue.pop(0))
+    if order and request.question:
+        # Different samples over the same documents start at different sentences (a hash of the
+        # original question), as a sampling teacher would vary; still deterministic.
+        offset = _digest("teacher", request.question) % len(order)
+        order = order[offset:] + order[:offset]
     siblings = {u.position: u for u in request.units}
     records: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -841,12 +955,39 @@ def json_records(prompt: Prompt, behaviour: ModelBehaviour, request: Request | N
             cite = unit.doc if request.numbered_docs else None
             answer = _cite(answer, cite)
             if follow is not None and follow.doc == unit.doc and len(words(unit.text)) < 15 and \
-                    follow.kind == unit.kind == "sentence":
+                    follow.kind == unit.kind == "sentence" and follow.position not in avoided:
                 answer = f"{answer} {_cite(follow.text, cite)}"
                 consumed.add(follow.position)
             records.append(_record(keys, question, answer, unit, request))
+    if _asks_json_lines(request.all_text):  # JSON Lines: one compact object per line
+        return "\n".join(json.dumps(record, ensure_ascii=False) for record in records)
     data: Any = records if is_array else (records[0] if records else {k: "" for k in keys})
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+_JSON_LINES_ASK = re.compile(r"\bJSON\s*Lines\b|\bJSONL\b|\bone (?:JSON )?(?:object|record) per line\b", re.IGNORECASE)
+_OTHER_TOPICS_ASK = re.compile(r"\b(?:other than|different from|besides|beyond)\b[^.]{0,60}\boriginal question", re.IGNORECASE)
+
+
+def _asks_json_lines(text: str) -> bool:
+    """JSON Lines when its last mention comes after the last mention of an array or list
+    (documents before the instruction may mention either)."""
+    lines = [m.start() for m in _JSON_LINES_ASK.finditer(text)]
+    arrays = [m.start() for m in re.finditer(r"\b(?:array|list)\b", text, re.IGNORECASE)]
+    return bool(lines) and (not arrays or lines[-1] > arrays[-1])
+
+
+def _avoided_units(request: Request) -> set[int]:
+    """Positions of the sentences that answer the prompt's original question, when the prompt asks
+    for topics other than the original question's (the seed's instruction): the best match and
+    every unit scoring at least half as well."""
+    if not request.question or not _OTHER_TOPICS_ASK.search(request.all_text):
+        return set()
+    ranked = [(score, unit) for score, unit in rank_units(request.units, request.question) if score > 0]
+    if not ranked:
+        return set()
+    best = ranked[0][0]
+    return {unit.position for score, unit in ranked if score >= 0.5 * best}
 
 
 def _record(keys: list[str], question: str, answer: str, unit: Unit, request: Request) -> dict[str, Any]:
@@ -864,7 +1005,7 @@ def _record(keys: list[str], question: str, answer: str, unit: Unit, request: Re
         elif name in _SOURCE_KEYS:
             record[key] = f"Doc {unit.doc}" if unit.doc is not None else ""
         elif name in _TOPIC_KEYS:
-            record[key] = _keyphrase(unit.text)
+            record[key] = unit_topic(unit.text)
         elif name in ("difficulty", "level", "complexity"):
             size = len(set(content_words(unit.text)))
             record[key] = "easy" if size < 8 else "medium" if size < 16 else "hard"
