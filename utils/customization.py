@@ -246,7 +246,8 @@ def read_metrics(
 ) -> dict[str, pd.DataFrame]:
     """Training and validation metric CSVs as DataFrames (empty ones if not written yet).
 
-    The validation file's folder differs between sources (bedrock-api.md §3), so any
+    The validation file's folder is not the same in every AWS example
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-analyze.html), so any
     ``validation_metrics.csv`` under ``validation_artifacts/`` is accepted.
     """
     s3 = client or aws.client("s3", region)

@@ -36,7 +36,7 @@ REFERENCE_DOCS_DIR = DATA_DIR / "reference_docs"
 
 QA_COLUMNS: tuple[str, ...] = ("document", "question", "answer")
 
-# evaluation.md §1.1: NExTplusplus/TAT-QA, dataset_raw/ (test has no answers; test_gold has,
+# https://github.com/NExTplusplus/TAT-QA, dataset_raw/ (test has no answers; test_gold has,
 # with different question uids).
 TATQA_BASE_URL = "https://raw.githubusercontent.com/NExTplusplus/TAT-QA/master/dataset_raw/"
 TATQA_FILES: dict[str, str] = {
@@ -204,7 +204,7 @@ def load_tatqa(
 
 
 def check_tatqa_schema(contexts: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Problems with a TAT-QA-schema file (evaluation.md §1.2); an empty list when it conforms."""
+    """Problems with a TAT-QA-schema file (the repository's dataset_raw/ schema); [] when it conforms."""
     problems: list[str] = []
     context_keys = {"table", "paragraphs", "questions"}
     question_keys = {

@@ -13,8 +13,10 @@ Each bad record is reported as ``PATH:LINE: message`` (LINE is 1-based); problem
 with the whole file (encoding, record counts) as ``PATH: message``. Every problem
 is reported, and the output is capped at :data:`MAX_PRINTED` lines.
 
-Rules and limits come from ``shared/reference/bedrock-api.md`` §2 (record
-formats, size and record limits, and the service's failure messages). The
+Rules and limits come from the Amazon Bedrock user guide (record formats,
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-prepare.html; size and
+record limits, https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html) and the
+service's failure messages. The
 format a model expects is looked up in :mod:`utils.models`, never hard-coded here.
 
 Token counts are *estimates* made offline without the models' tokenizers
@@ -67,7 +69,8 @@ KIND_TOKENS = "tokens"
 KIND_COUNT = "count"
 _KIND_ORDER = (KIND_ENCODING, KIND_JSONL, KIND_FORMAT, KIND_CONTENT, KIND_TOKENS, KIND_COUNT)
 
-# Nova rejects training text containing these strings (bedrock-api.md §2.3).
+# Nova rejects training text containing these strings
+# (https://docs.aws.amazon.com/nova/latest/userguide/fine-tune-prepare-data-understanding.html).
 NOVA_RESERVED = ("User:", "Bot:", "Assistant:", "System:", "<image>", "<video>", "[EOS]")
 # Third-party Claude validators reject these (uncertain; not in AWS docs): warnings only.
 CLAUDE_SUSPECT = ("\nHuman:", "\nAssistant:")
@@ -186,7 +189,7 @@ class ValidationReport:
 
         Bedrock checks parsing before formats, formats before token limits, so the
         problem chosen is the first in that order (then by line), not the first printed.
-        Messages are those of bedrock-api.md §2.3 where the reference quotes one.
+        Messages follow the service's own failure messages where AWS documents one.
         """
         if self.ok:
             return ""
@@ -233,7 +236,7 @@ def _context_tokens(model_id: str) -> int | None:
 def limits_for(
     base_model: str, split: str = "train", customization_type: str = FINE_TUNING, batch_size: int = 1
 ) -> Limits:
-    """Record-count and per-record token limits (bedrock-api.md §2.2 and §10)."""
+    """Record-count and per-record token limits (Bedrock quotas page and the data-preparation pages)."""
     family = models.family_of(base_model)
     bare = base_model.rsplit("/", 1)[-1].lower()
     train = split == "train"
@@ -305,7 +308,7 @@ def limits_for(
 
 
 def combined_limits(base_model: str, customization_type: str = FINE_TUNING) -> Limits:
-    """Limits on training + validation records *together* (bedrock-api.md §2.2 and §10).
+    """Limits on training + validation records *together* (Bedrock quotas page).
 
     Only ``min_records``, ``max_records`` and ``count_note`` are set. Used with
     ``validate_bytes(..., combined_counts=True)``, which then checks only the

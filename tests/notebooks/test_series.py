@@ -213,7 +213,7 @@ def test_preflight_stops_01_with_the_fix(parameters, expected, sandbox_env, tmp_
 def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     """The seeds' Claude 3 Haiku experiment, on Provisioned Throughput, in the historical catalog.
 
-    pricing.md has no Haiku training or PT price, and the money guard refuses unknown prices,
+    The price table (utils/costs.py) has no Haiku training or PT price, and the money guard refuses unknown prices,
     so the replay passes the sandbox's true price (zero) explicitly.
     """
     monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")

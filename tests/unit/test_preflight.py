@@ -37,7 +37,8 @@ def _details(model_id: str, *, customizations=(), inference=("ON_DEMAND",), stat
 
 
 def today_catalog(region: str) -> dict[str, dict]:
-    """Bedrock as of 2026-11-21 (models.md): the seeds' 2024 models are absent."""
+    """Bedrock as of 2026-11-21: the seeds' 2024 models are absent (retired, see
+    https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html)."""
     catalog: dict[str, dict] = {}
     for key in ("nova-micro", "nova-lite", "nova-pro", "llama3-1-8b", "llama3-3-70b", "claude-sonnet-4-6",
                 "claude-haiku-4-5", "titan-text-express"):
