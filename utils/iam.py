@@ -189,13 +189,14 @@ def ensure_permissions_boundary(
     The boundary caps what any workshop service role can do (workshop buckets, model
     invocation, this account's keys through S3/Bedrock) whatever policies are put on it
     later (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
-    It is shared by every workshop id in the account and costs nothing, so cleanup keeps it.
+    IAM is global, so it names no region: one boundary serves every workshop id and region
+    of the account. It costs nothing, so cleanup keeps it.
     The caller policy denies rewriting or deleting it; if it exists with other content, an
     administrator must update it (the error says so) rather than the notebook.
     """
     partition = partition_for(region)
     name = f"{role_name_prefix}{BOUNDARY_SUFFIX}"
-    document = render_policy("service-role-boundary", Region=region, AccountId=account, BucketPrefix=bucket_prefix)
+    document = render_policy("service-role-boundary", Partition=partition, AccountId=account, BucketPrefix=bucket_prefix)
     arn = permissions_boundary_arn(account, partition=partition, role_name_prefix=role_name_prefix)
     iam = aws.client("iam", region)
     try:

@@ -219,6 +219,8 @@ def test_service_roles_carry_the_boundary_and_existing_roles_adopt_it(aws_env):
     document = aws_env.get_policy_version(PolicyArn=boundary, VersionId="v1")["PolicyVersion"]["Document"]
     assert iam.same_document(document, iam.render_policy(
         "service-role-boundary", Region=REGION, AccountId=ACCOUNT, BucketPrefix=iam.BUCKET_PREFIX))
+    # One boundary per account: a workshop in another region reuses it unchanged.
+    assert iam.ensure_permissions_boundary("us-west-2", ACCOUNT) == boundary
     # A role made before the boundary existed gets it on the next run.
     iam.ensure_role("AmazonBedrockWorkshop-old-Customization", iam.render_policy("customization-role-trust", **_values()))
     assert "PermissionsBoundary" not in aws_env.get_role(RoleName="AmazonBedrockWorkshop-old-Customization")["Role"]
