@@ -93,12 +93,20 @@ def wait_for_model_active(
         ) from err
 
 
-def _replace_failed(existing: dict[str, Any], arn_key: str, delete: Callable[[], Any],
-                    describe: Callable[[], Any], poll_s: float) -> str:
-    """Delete a Failed resource and wait until it is gone; returns its ARN (for the new token)."""
-    delete()
-    wait_gone(describe, poll_s=poll_s)
-    return existing[arn_key]
+def _existing_unless_failed(
+    get: Callable[..., Any], delete: Callable[..., Any], arn_key: str, poll_s: float, **identifier: str,
+) -> tuple[dict[str, Any] | None, str]:
+    """``(the live resource or None, ARN of a Failed one deleted now or "")``.
+
+    A Failed resource never serves: it is deleted (and waited out) so a new one can be
+    created, and its ARN goes into the new request token.
+    """
+    existing = _get_or_none(get, **identifier)
+    if not existing or existing["status"] != "Failed":
+        return existing, ""
+    delete(**identifier)
+    wait_gone(lambda: get(**identifier), poll_s=poll_s)
+    return None, existing[arn_key]
 
 
 def ensure_on_demand_deployment(
@@ -112,15 +120,10 @@ def ensure_on_demand_deployment(
     """
     bedrock = client or aws.client("bedrock", region)
     wait_for_model_active(model_arn, client=bedrock, poll_s=poll_s)
-    existing = _get_or_none(bedrock.get_custom_model_deployment, customModelDeploymentIdentifier=name)
-    replaces = ""
-    if existing and existing["status"] == "Failed":
-        replaces = _replace_failed(
-            existing, "customModelDeploymentArn",
-            lambda: bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=name),
-            lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=name), poll_s,
-        )
-        existing = None
+    existing, replaces = _existing_unless_failed(
+        bedrock.get_custom_model_deployment, bedrock.delete_custom_model_deployment, "customModelDeploymentArn",
+        poll_s, customModelDeploymentIdentifier=name,
+    )
     if existing:
         arn = existing["customModelDeploymentArn"]
         if existing["modelArn"] != model_arn and not _update_under_way(existing, model_arn):
@@ -150,15 +153,10 @@ def ensure_provisioned_throughput(
     """Create (or find, or update) a Provisioned Throughput. Billed hourly until deleted."""
     bedrock = client or aws.client("bedrock", region)
     wait_for_model_active(model_arn, client=bedrock, poll_s=poll_s)
-    existing = _get_or_none(bedrock.get_provisioned_model_throughput, provisionedModelId=name)
-    replaces = ""
-    if existing and existing["status"] == "Failed":
-        replaces = _replace_failed(
-            existing, "provisionedModelArn",
-            lambda: bedrock.delete_provisioned_model_throughput(provisionedModelId=name),
-            lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=name), poll_s,
-        )
-        existing = None
+    existing, replaces = _existing_unless_failed(
+        bedrock.get_provisioned_model_throughput, bedrock.delete_provisioned_model_throughput, "provisionedModelArn",
+        poll_s, provisionedModelId=name,
+    )
     if existing:
         arn = existing["provisionedModelArn"]
         if existing["modelArn"] != model_arn and existing.get("desiredModelArn") != model_arn:

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tests.unit.conftest import sandbox_environment
 from utils import aws, deployment, formats, iam, models, s3
 from utils.state import name, tags
 
@@ -180,12 +181,7 @@ def test_provisioned_throughput_token_failed_replacement_and_update_wait():
 
 @pytest.fixture()
 def sandbox_env(monkeypatch, tmp_path):
-    from utils import sandbox
-    from utils.runner import sandbox_environment
-
-    with sandbox.start(time_scale=0.05) as server:
-        for key, value in sandbox_environment(server.url, tmp_path).items():
-            monkeypatch.setenv(key, value)
+    with sandbox_environment(monkeypatch, tmp_path, time_scale=0.05) as server:
         yield server
 
 
