@@ -273,3 +273,47 @@ def test_kms_option_in_caller_policy_and_arn_checks():
                      (key.replace(ACCOUNT, "999999999999"), "999999999999")):
         with pytest.raises(ValueError, match=why):
             iam.validate_kms_key_arn(bad, REGION, ACCOUNT)
+
+
+def _allowed(document: dict, action: str, resource: str) -> bool:
+    """IAM's allow/deny on actions and resources (conditions left out): explicit deny wins."""
+    from fnmatch import fnmatchcase
+
+    def matches(statement: dict) -> bool:
+        actions = [a.lower() for a in iam._as_list(statement["Action"])]
+        return any(fnmatchcase(action.lower(), a) for a in actions) and any(
+            fnmatchcase(resource, r) for r in iam._as_list(statement["Resource"]))
+
+    statements = iam._statements(document)
+    if any(s["Effect"] == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def test_caller_policy_allows_every_call_the_series_makes_and_not_the_boundary_rewrite():
+    from utils import preflight
+
+    doc = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller")
+    calls = set()
+    for plan in (preflight.plan_run("current", use_judges=True, use_comparison=True),
+                 preflight.plan_run("current", student="llama3-1-8b")):
+        calls |= set(preflight.series_action_probes(REGION, ACCOUNT, plan.student, plan))
+    role = f"arn:aws:iam::{ACCOUNT}:role/AmazonBedrockWorkshop-demo-Customization"
+    boundary = iam.permissions_boundary_arn(ACCOUNT)
+    bedrock = f"arn:aws:bedrock:{REGION}:{ACCOUNT}"
+    calls |= {
+        ("iam:CreatePolicy", boundary), ("iam:GetPolicy", boundary), ("iam:GetPolicyVersion", boundary),
+        ("iam:PutRolePermissionsBoundary", role), ("iam:PutRolePolicy", role), ("iam:AttachRolePolicy", role),
+        ("iam:DetachRolePolicy", role), ("iam:DeleteRolePolicy", role), ("iam:GetRole", role),
+        ("bedrock:UpdateCustomModelDeployment", f"{bedrock}:custom-model-deployment/x"),
+        ("bedrock:UpdateProvisionedModelThroughput", f"{bedrock}:provisioned-model/x"),
+        ("bedrock:GetCustomModel", f"{bedrock}:custom-model/x"),
+        ("bedrock:ListModelCustomizationJobs", "*"), ("bedrock:ListModelInvocationJobs", "*"),
+        ("bedrock:ListCustomModelDeployments", "*"), ("bedrock:ListTagsForResource", f"{bedrock}:custom-model/x"),
+        ("bedrock:TagResource", f"{bedrock}:custom-model-deployment/x"),
+    }
+    refused = sorted(c for c in calls if not _allowed(doc, *c))
+    assert refused == []
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"):
+        assert not _allowed(doc, action, boundary)
+    assert not _allowed(doc, "iam:DeleteRolePermissionsBoundary", role)
