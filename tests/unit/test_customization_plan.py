@@ -71,3 +71,34 @@ def test_request_with_kms_key_matches_the_botocore_shape():
         stub.add_response("create_model_customization_job", {"jobArn": "arn:aws:bedrock:us-east-1:123456789012:"
                                                              "model-customization-job/x/abcdefghijkl"}, request)
         bedrock.create_model_customization_job(**request)  # botocore validates every parameter
+
+
+def test_kms_option_end_to_end_in_the_sandbox(monkeypatch, tmp_path):
+    from tests.unit.conftest import sandbox_environment
+    from utils import aws, formats, iam, s3
+    from utils.state import name, tags
+
+    region = "us-east-1"
+    with sandbox_environment(monkeypatch, tmp_path, time_scale=0.05):
+        account = aws.account_id(region)
+        key = iam.validate_kms_key_arn(f"arn:aws:kms:{region}:{account}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                                       region, account)
+        bucket = name("kms", f"{account}-{region}")
+        s3.ensure_bucket(bucket, region, tags=tags("kms"), kms_key_id=key)
+        assert s3.bucket_settings(bucket, region)["kms_key_id"] == key
+        role = iam.ensure_customization_role("kms", bucket, region, account, kms_key_arn=key)
+        inline = aws.client("iam", region).get_role_policy(RoleName=role.rsplit("/", 1)[-1], PolicyName="kms")
+        assert inline["PolicyDocument"]["Statement"][0]["Resource"] == key
+        records = [formats.format_record(f"What is item {i}?", f"Item {i} is a widget.", LITE) for i in range(10)]
+        uri = s3.upload_bytes(bucket, f"{iam.TRAINING_PREFIX}train.jsonl", formats.to_jsonl(records))
+        plan = customization.JobPlan(
+            job_name=name("kms", "ft"), model_name=name("kms", "model"), base_model=LITE, role_arn=role,
+            training_uri=uri, validation_uri=None, output_uri=f"s3://{bucket}/{iam.OUTPUT_PREFIX}",
+            hyperparameters=customization.plan_hyperparameters(LITE, len(records))[0], workshop_id="kms",
+            kms_key_id=key)
+        job_arn, created = customization.ensure_job(plan, region=region)
+        job = customization.wait_for_job(job_arn, region=region, poll_s=0.05, timeout_s=60)
+        model = aws.client("bedrock", region).get_custom_model(modelIdentifier=job["outputModelArn"])
+        assert created and model["modelKmsKeyArn"] == key
+        stored = aws.client("bedrock", region).get_model_customization_job(jobIdentifier=job_arn)["hyperParameters"]
+        assert customization.same_hyperparameters(stored, plan.hyperparameters)
