@@ -76,7 +76,7 @@ ANTHROPIC_FORM_FIX = (
     "use-case details, or the PutUseCaseForModelAccess API. Then wait up to 15 minutes and rerun."
 )
 ACCESS_FIX = (
-    "Model access is not in place for this account and model. Amazon models need nothing; for third-party "
+    "Model access is not in place for this account and model. Amazon models need nothing. For third-party "
     f"models: {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
 )
 IAM_FIX = (
