@@ -67,7 +67,7 @@ MARKETPLACE_FIX = (
     f"Grant the notebook's execution role {', '.join(MARKETPLACE_ACTIONS)} (the caller policy "
     f"{CALLER_POLICY} includes them), and make sure the account has a valid payment method for AWS Marketplace. "
     "The first call to the model then starts the account's Marketplace subscription: call it once (or rerun "
-    "this preflight with access_probe=True), wait a few minutes (the subscription takes up to 15 minutes, and "
+    "01 with access_probe=True), wait a few minutes (the subscription takes up to 15 minutes, and "
     f"AccessDenied can persist about 2 minutes after a permission fix), then rerun. See {MODEL_ACCESS_DOC}"
 )
 ANTHROPIC_FORM_FIX = (
