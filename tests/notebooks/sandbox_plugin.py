@@ -1,7 +1,8 @@
 """pytest plugin (``-p tests.notebooks.sandbox_plugin``): one sandbox per session for nbval.
 
 nbval's cell items are plain ``pytest.Item``s, so fixtures never run for them; the
-sandbox must start in ``pytest_sessionstart`` (shared/reference/notebook-practice.md §2c).
+sandbox must start in ``pytest_sessionstart``
+(https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionstart).
 Every kernel inherits the endpoint and dummy credentials through the environment.
 
 The notebooks run exactly as committed, with their default parameters, which must

@@ -247,7 +247,7 @@ def test_02_stops_bad_input_before_uploading(sandbox_env, tmp_path):
 def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     """The seeds' Claude 3 Haiku experiment, on Provisioned Throughput, in the historical catalog.
 
-    pricing.md has no Haiku training or PT price, and the money guard refuses unknown prices,
+    The price table (utils/costs.py) has no Haiku training or PT price, and the money guard refuses unknown prices,
     so the replay passes the sandbox's true price (zero) explicitly.
     """
     monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")

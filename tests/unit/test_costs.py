@@ -7,7 +7,7 @@ import pytest
 from utils import costs, models
 
 
-def test_worked_example_from_pricing_md():
+def test_worked_example_from_the_pricing_page():
     # 2,000 examples × 800 tokens × 5 epochs × $0.001 per 1K = $8.00
     est = costs.estimate_training("nova-micro", train_tokens=2_000 * 800, epochs=5, months_stored=0)
     assert est.total == pytest.approx(8.00)
