@@ -17,7 +17,6 @@ The switch is this environment, not a backend test in ``utils``: the money guard
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
 
@@ -52,11 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     url = env.get("AWS_ENDPOINT_URL") or sandbox.ensure_running()
     print(f"sandbox: {url}  (it keeps running after Lab stops; `make sandbox-stop` stops it)")
     print(f"{costs.CONFIRM_SPEND_ENV}=1: the billable steps run against the sandbox, which bills nothing.")
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK_DIR}", *(argv or [])]
-    try:
-        return subprocess.call(command, env=env, cwd=REPO_ROOT)
-    except KeyboardInterrupt:
-        return 0
+    from utils.runner import kernel_config
+
+    # The kernels' transport as the runner sets it (encrypted, so no plain-TCP warning per kernel).
+    kernels = [f"--{section}.{name}={value}" for section, values in kernel_config().items()
+               for name, value in values.items()]
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK_DIR}", *kernels, *(argv or [])]
+    os.chdir(REPO_ROOT)
+    # Jupyter replaces this process, so Ctrl-C and signals reach it (and its kernels) directly.
+    os.execve(sys.executable, command, env)
+    return 0  # not reached
 
 
 if __name__ == "__main__":

@@ -174,6 +174,23 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
         )
 
 
+def kernel_config():
+    """Kernel-manager settings for every notebook this package executes (papermill, nbclient).
+
+    ipykernel 7 warns on every start that plain TCP carries code and outputs unencrypted.
+    With CurveZMQ available, jupyter_client provisions keys for kernelspecs that declare
+    ``supported_encryption: curve`` (ipykernel's do); otherwise local IPC sockets replace TCP.
+    (jupyter_client/manager.py ``transport_encryption``, ipykernel/kernelapp.py ``init_sockets``
+    in github.com/jupyter/jupyter_client and github.com/ipython/ipykernel).
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
 def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
     """Environment for kernels that must reach the sandbox and nothing else."""
     return {
@@ -235,7 +252,7 @@ def run_series(
                     pm.execute_notebook(
                         str(notebook), str(output), parameters=params, kernel_name=KERNEL,
                         cwd=str(notebook.parent), execution_timeout=cell_timeout,
-                        progress_bar=False, log_output=False,
+                        progress_bar=False, log_output=False, config=kernel_config(),
                     )
                 except Exception as exc:  # noqa: BLE001 - report, then stop the series
                     status = "failed"

@@ -48,7 +48,8 @@ def byhand(tmp_path_factory):
 def execute(notebook: Path, out_dir: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(notebook, as_version=4)
     # No kernel_name: nbclient starts the notebook's own kernelspec, as Jupyter does.
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(notebook.parent)}})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(notebook.parent)}},
+                            config=runner.kernel_config())  # the kernel transport `make lab` configures
     client.execute()
     nbformat.write(nb, out_dir / notebook.name)
     return nb
