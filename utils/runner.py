@@ -6,8 +6,9 @@
 * on the sandbox backend (the default) a sandbox is started in-process for the run
   and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
   nothing;
-* writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``)
-  and points ``runs/latest`` at it.
+* writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``, and
+  ``<notebook>.kernel.log`` when a kernel process printed anything of its own) and points
+  ``runs/latest`` at it.
 
 Extra parameters: ``--params "epochs=1 workshop_id=team-a"`` (or ``make workshop
 PARAMS=...``) sets a parameter in every notebook that declares it, and
@@ -191,6 +192,26 @@ def kernel_config():
     return Config({"KernelManager": {"transport": "ipc"}})
 
 
+def kernel_manager_with_log(log_path: Path):
+    """A kernel-manager class whose kernel writes its own process output to ``log_path``.
+
+    Cell outputs still go to the notebook; what the kernel process itself prints (ipykernel's
+    log lines, e.g. the "KeyboardInterrupt caught in kernel." that jupyter_client's shutdown
+    interrupt can provoke when papermill's final kernel_info request is still finishing) goes
+    to the run folder, next to the executed notebook, not to the series' console.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            with open(log_path, "ab") as log:  # the kernel keeps its own copy of the descriptor
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                await super().start_kernel(**kw)
+
+    return KernelManagerWithLog
+
+
 def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
     """Environment for kernels that must reach the sandbox and nothing else."""
     return {
@@ -246,6 +267,7 @@ def run_series(
             for notebook in notebooks:
                 params = parameters_for(overrides, declared[notebook.stem])
                 output = run_dir / notebook.name
+                kernel_log = run_dir / f"{notebook.stem}.kernel.log"
                 start = time.perf_counter()
                 status = "ok"
                 try:
@@ -253,10 +275,14 @@ def run_series(
                         str(notebook), str(output), parameters=params, kernel_name=KERNEL,
                         cwd=str(notebook.parent), execution_timeout=cell_timeout,
                         progress_bar=False, log_output=False, config=kernel_config(),
+                        kernel_manager_class=kernel_manager_with_log(kernel_log),
                     )
                 except Exception as exc:  # noqa: BLE001 - report, then stop the series
                     status = "failed"
                     log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
+                    log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
+                if kernel_log.exists() and not kernel_log.stat().st_size:
+                    kernel_log.unlink()  # keep only logs with something in them
                 seconds = round(time.perf_counter() - start, 2)
                 results["notebooks"].append({"name": notebook.stem, "status": status, "seconds": seconds})
                 if output.exists():

@@ -95,3 +95,20 @@ def test_the_series_declares_each_name_with_one_type():
             seen.setdefault(name, set()).add(spec["inferred_type_name"])
     assert {name: types for name, types in seen.items() if len(types) > 1} == {}
     assert seen["epochs"] == {"int"} and seen["price_overrides"] == {"dict"}
+
+
+def test_a_kernels_own_output_goes_to_its_log_not_the_console(tmp_path, capfd):
+    """What the kernel process prints outside any cell (ipykernel's log lines) lands in the run folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys\nprint('kernel process line', file=sys.__stderr__, flush=True)\nprint('cell output')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    log = tmp_path / "nb.kernel.log"
+    NotebookClient(nb, timeout=60, kernel_name="python3", config=runner.kernel_config(),
+                   kernel_manager_class=runner.kernel_manager_with_log(log)).execute()
+    assert nb.cells[0].outputs[0]["text"] == "cell output\n"
+    assert "kernel process line" in log.read_text()
+    err = capfd.readouterr().err
+    assert "kernel process line" not in err and "without encryption" not in err
