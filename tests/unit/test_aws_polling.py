@@ -10,7 +10,8 @@ from utils import aws
 
 
 def test_delays_double_up_to_the_interval():
-    assert list(itertools.islice(aws.poll_delays(60), 9)) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert list(itertools.islice(aws.poll_delays(60, first_s=1), 9)) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert list(itertools.islice(aws.poll_delays(60), 3)) == [0.5, 1, 2]  # FIRST_POLL_S
     assert list(itertools.islice(aws.poll_delays(0.2), 3)) == [0.2, 0.2, 0.2]
 
 
@@ -34,14 +35,14 @@ def test_a_job_ready_in_two_seconds_is_seen_within_seconds(monkeypatch):
     statuses = iter(["InProgress", "InProgress", "Completed"])
     result = aws.poll_until(lambda: {"status": next(statuses)}, "Completed", poll_s=60)
     assert result == {"status": "Completed"}
-    assert slept == [1, 2]
+    assert slept == [0.5, 1]
 
 
 def test_a_long_job_is_polled_at_the_interval_and_times_out(monkeypatch):
     slept = fake_clock(monkeypatch)
     with pytest.raises(TimeoutError, match="Still InProgress after 300 s"):
         aws.poll_until(lambda: {"status": "InProgress"}, "Completed", poll_s=60, timeout_s=300)
-    assert slept[:7] == [1, 2, 4, 8, 16, 32, 60]
+    assert slept[:8] == [0.5, 1, 2, 4, 8, 16, 32, 60]
     assert sum(slept) == 300  # the last wait stops at the deadline instead of overshooting it
 
 
