@@ -239,6 +239,23 @@ def is_not_found(exc: BaseException) -> bool:
 
 # ---- waiting ---------------------------------------------------------------------------------
 
+FIRST_POLL_S = 0.5  # the first wait; each later one doubles up to the caller's interval
+
+
+def poll_delays(poll_s: float, first_s: float = FIRST_POLL_S):
+    """Waits between polls: ``first_s``, doubling, capped at ``poll_s`` (1, 2, 4, ... 60).
+
+    A resource that is ready in seconds (a sandbox job, a fast deletion) is seen within
+    seconds, and a long AWS job is still polled at the documented interval once the
+    delays reach it (capped exponential backoff, as in AWS's retry guidance:
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+    """
+    delay = min(first_s, poll_s)
+    while True:
+        yield delay
+        delay = min(delay * 2, poll_s)
+
+
 def poll_until(
     describe: Callable[[], dict[str, Any]], ready: str, *, failed: tuple[str, ...] = ("Failed",),
     status_key: str = "status", timeout_s: float = 3600, poll_s: float = 30,
@@ -246,10 +263,12 @@ def poll_until(
 ) -> dict[str, Any]:
     """Poll ``describe()`` until its status is ``ready`` (Bedrock has no botocore waiters).
 
-    Raises ``RuntimeError`` with the resource's ``failureMessage`` on a failed status and
+    Waits start short and back off to ``poll_s`` (:func:`poll_delays`). Raises
+    ``RuntimeError`` with the resource's ``failureMessage`` on a failed status and
     ``TimeoutError`` when ``timeout_s`` passes (the resource itself keeps going).
     """
     deadline = time.monotonic() + timeout_s
+    delays = poll_delays(poll_s)
     while True:
         description = describe()
         if on_poll:
@@ -260,9 +279,10 @@ def poll_until(
         if status in failed:
             reason = description.get("failureMessage") or description.get("message") or "no failure message"
             raise RuntimeError(f"Status {status}: {reason}")
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise TimeoutError(
                 f"Still {status} after {timeout_s:.0f} s. It keeps running (and may keep billing): "
                 "rerun this cell to keep waiting, or stop it in 07_cleanup."
             )
-        time.sleep(poll_s)
+        time.sleep(min(next(delays), deadline - now))

@@ -16,6 +16,7 @@ Price keys are ``"<kind>:<price-table model>"``, e.g. ``"od_in_per_1k:nova-lite"
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -541,15 +542,31 @@ def estimate_import(
 # --------------------------------------------------------------------------------------
 
 
+# The environment's spend opt-in. `make lab` sets it for the sandbox (which bills nothing), so a
+# learner stepping through the notebooks by hand sees every billable step run without editing
+# parameters; the committed defaults (confirm_spend=False) still spend nothing wherever it is unset.
+CONFIRM_SPEND_ENV = "WORKSHOP_CONFIRM_SPEND"
+
+
+def spend_confirmed_by_environment() -> bool:
+    """True when ``$WORKSHOP_CONFIRM_SPEND`` is ``1``/``true``/``yes``."""
+    return os.environ.get(CONFIRM_SPEND_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def guard(estimate: Estimate, confirm_spend: bool, max_usd: float | None = None) -> bool:
     """Show the estimate, then say whether the billable step may run.
 
-    Returns True only if ``confirm_spend`` is True, the total is known (every gap filled via
-    ``price_overrides``) and ``max_usd`` is None or the total is at most ``max_usd``.
+    Returns True only if the spend is confirmed (``confirm_spend`` is True, or
+    ``$WORKSHOP_CONFIRM_SPEND=1`` in the environment), the total is known (every gap filled
+    via ``price_overrides``) and ``max_usd`` is None or the total is at most ``max_usd``.
     Otherwise prints why nothing was created and which parameter to set, and returns False.
     """
     print(estimate.render())
     print()
+    if not confirm_spend and spend_confirmed_by_environment():
+        confirm_spend = True
+        print(f"confirm_spend: switched on by {CONFIRM_SPEND_ENV}=1 in this kernel's environment "
+              "(`make lab` sets it for the offline sandbox, which bills nothing).")
     total = estimate.total
     reasons: list[str] = []
     if total is None:

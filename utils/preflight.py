@@ -33,7 +33,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -41,6 +41,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from utils import aws, iam, models
 
 PASS, FAIL, WARN = "✓", "✗", "⚠"
+
+# conda_python3 on SageMaker notebook instances is Python 3.10 on every current platform
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/nbi-al2023.html,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/nbi-al2.html); pyproject.toml states the same minimum.
+MIN_PYTHON = (3, 10)
 
 # The series needs custom model deployments, Converse and CountTokens (requirements.txt).
 MIN_VERSIONS = {"boto3": "1.44.0", "botocore": "1.44.0"}
@@ -344,7 +349,7 @@ def _to_date(value: Any) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+        return value.astimezone(timezone.utc).date() if value.tzinfo else value.date()
     if isinstance(value, date):
         return value
     try:
@@ -415,8 +420,9 @@ def check_environment(checklist: Checklist) -> None:
             f"not on a SageMaker notebook instance (backend {backend}, kernel {kernel}, Python {python}); "
             f"credentials come from the environment. On AWS, attach {CALLER_POLICY} to that identity.",
         )
-    if sys.version_info < (3, 11):  # noqa: UP036 - a learner's kernel may be older than ours
-        checklist.add("python version", WARN, f"Python {python}; the series is tested on 3.11+")
+    if sys.version_info < MIN_PYTHON:  # a learner's kernel may be older than ours
+        checklist.add("python version", WARN, f"Python {python}; the series needs Python "
+                      f"{'.'.join(map(str, MIN_PYTHON))}+ (conda_python3 on a notebook instance has it)")
 
 
 def check_identity(checklist: Checklist, region: str) -> bool:
@@ -857,7 +863,7 @@ def run_preflight(
         raise ValueError(f"student={student!r} differs from the plan's student {plan.roles['student']!r}")
     customization_type = plan.customization_type
     region = region or os.environ.get(aws.REGION_ENV) or prof.region
-    today = today or datetime.now(UTC).date()
+    today = today or datetime.now(timezone.utc).date()
     roles = dict(plan.roles)
     checklist = Checklist(profile=prof.name, region=region, models=dict(roles))
     checklist.facts.update(customization_type=customization_type, today=today.isoformat(),

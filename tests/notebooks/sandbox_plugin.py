@@ -24,11 +24,14 @@ _server = None
 def pytest_sessionstart(session):
     global _server
     from utils import sandbox
+    from utils.costs import CONFIRM_SPEND_ENV
     from utils.runner import sandbox_environment
 
     _server = sandbox.start()
     state_dir = Path(tempfile.mkdtemp(prefix="workshop-nbval-"))
     os.environ.update(sandbox_environment(_server.url, state_dir))
+    # The committed defaults are under test: the by-hand opt-in (`make lab`) must not leak in.
+    os.environ.pop(CONFIRM_SPEND_ENV, None)
 
 
 def spending(url: str) -> list[str]:
