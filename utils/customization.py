@@ -39,6 +39,7 @@ class JobPlan:
     hyperparameters: dict[str, str]
     workshop_id: str
     customization_type: str = "FINE_TUNING"
+    customization_config: dict[str, Any] | None = None  # DISTILLATION: utils.jobspec.customization_config
 
     def request(self) -> dict[str, Any]:
         """Keyword arguments for ``create_model_customization_job``.
@@ -59,6 +60,8 @@ class JobPlan:
             "jobTags": tag_list(self.workshop_id, key="key", value="value"),
             "customModelTags": tag_list(self.workshop_id, key="key", value="value"),
         }
+        if self.customization_config:
+            request["customizationConfig"] = self.customization_config
         if self.validation_uri:
             request["validationDataConfig"] = {"validators": [{"s3Uri": self.validation_uri}]}
         return request
