@@ -13,6 +13,7 @@ Arm names are fixed: ``base``, ``ft_n``, ``ft_4n``, ``ft_n_3n``.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -220,6 +221,14 @@ def run_arms(
         if existing is not None:
             job.job_arn, job.status = existing["jobArn"], existing["status"]
             job.started = start
+            job.model_arn = existing.get("outputModelArn") if job.status == "Completed" else None
+            if job.status in ("Failed", "Stopped"):
+                job.failure_message = existing.get("failureMessage") or "no failureMessage"
+            if job.model_arn and not _model_exists(bedrock, job.model_arn):
+                raise customization.JobFailed(
+                    f"Job {job.plan.job_name} completed earlier, but its custom model was deleted (07_cleanup). "
+                    "Rerun from 01_permissions after cleanup, or use a new workshop_id."
+                )
             log(f"{job.arm:<8} found existing job {job.plan.job_name}: {job.status}")
             if on_submit:
                 on_submit(job)
@@ -339,3 +348,117 @@ def describe_curves(frames: Mapping[str, pd.DataFrame], tolerance: float = 0.05)
                 "(or raise the warm-up steps).")
     return (f"Training loss barely moves ({t:+.0%}; validation {v:+.0%}): the model is learning little. "
             "Raise the learning rate or the epochs, or check that the data teaches something new.")
+
+
+# --------------------------------------------------------------------------------------
+# Records and plans per arm
+# --------------------------------------------------------------------------------------
+
+_DOCUMENTS = re.compile(r"<documents>\n?(.*?)\n?</documents>", flags=re.DOTALL)
+
+
+def synthetic_records(datasets: Mapping[str, str], *, region: str | None = None) -> list[dict[str, Any]]:
+    """03's synthetic pairs as formatted training records, in 03's order.
+
+    Reads ``datasets["synthetic"]`` (only the teacher's pairs) when 03 wrote it; otherwise the
+    part of ``train_augmented`` after 02's training records (03 appends its pairs to them).
+    """
+    from utils import s3
+    from utils.formats import from_jsonl
+
+    if datasets.get("synthetic"):
+        return from_jsonl(s3.read_text(datasets["synthetic"], region=region))
+    if not datasets.get("train_augmented"):
+        return []
+    augmented = from_jsonl(s3.read_text(datasets["train_augmented"], region=region))
+    originals = from_jsonl(s3.read_text(datasets["train"], region=region))
+    return augmented[len(originals):] if augmented[: len(originals)] == originals else []
+
+
+def records_for(records: Sequence[Mapping[str, Any]], customization_type: str, base_model: str,
+                batch_size: int = 1) -> list[dict[str, Any]]:
+    """An arm's fine-tuning records rewritten for the customization type.
+
+    * FINE_TUNING: unchanged.
+    * DISTILLATION: the prompts only (system + user turn, Converse format); Bedrock has the
+      teacher write the answers (https://docs.aws.amazon.com/bedrock/latest/userguide/distillation-prepare-datasets.html).
+    * CONTINUED_PRE_TRAINING: ``{"input"}`` records of the reference documents inside the
+      prompts, each document once, split to fit the Titan token limit.
+    """
+    from utils import formats, jobspec
+
+    if customization_type == jobspec.FINE_TUNING:
+        return [dict(r) for r in records]
+    parsed = [formats.parse_record(r) for r in records]
+    if customization_type == jobspec.DISTILLATION:
+        return [formats.conversation_record([t for t in turns if t[0] == "user"][:1], system) for system, turns in parsed]
+    documents: list[str] = []
+    for _, turns in parsed:
+        for found in _DOCUMENTS.findall(turns[0][1]):
+            if found.strip() and found.strip() not in documents:
+                documents.append(found.strip())
+    cpt = jobspec.continued_pretraining_records(documents, base_model, batch_size)
+    jobspec.check_continued_pretraining(cpt, base_model, batch_size)
+    return cpt
+
+
+def plan_jobs(data: Mapping[str, ArmData], *, workshop_id: str, base_model: str, role_arn: str, bucket: str,
+              hyperparameters: Mapping[str, str], validation_uri: str | None, validation_text: str = "",
+              customization_type: str = "FINE_TUNING", customization_config: dict[str, Any] | None = None,
+              generation: int = 0) -> list[tuple[ArmJob, str]]:
+    """One (job, training JSONL) per trained arm, named from a fingerprint of what it trains.
+
+    Same data and settings give the same names, so a rerun finds the jobs; anything
+    different gives new names. Data goes to ``s3://<bucket>/datasets/arms/``.
+    """
+    from utils import formats, iam
+    from utils.state import name
+
+    batch = int(float(hyperparameters.get("batchSize", 1)))
+    planned = []
+    for arm, arm_data in data.items():
+        body = formats.to_jsonl(records_for(arm_data.records, customization_type, base_model, batch))
+        validation = validation_uri if customization_type == "FINE_TUNING" else None
+        fingerprint = customization.fingerprint(base_model, dict(hyperparameters), body.encode(),
+                                                validation_text.encode() if validation else b"", customization_type)
+        suffix = fingerprint + (f"-g{generation}" if generation else "")
+        short = arm.replace("_", "")
+        plan = customization.JobPlan(
+            job_name=name(workshop_id, f"{short}-{suffix}"), model_name=name(workshop_id, f"model-{short}-{suffix}"),
+            base_model=base_model, role_arn=role_arn,
+            training_uri=f"s3://{bucket}/{iam.TRAINING_PREFIX}arms/{arm}-{fingerprint}.jsonl",
+            validation_uri=validation, output_uri=f"s3://{bucket}/{iam.OUTPUT_PREFIX}",
+            # Our assumption: distillation jobs take no hyperparameters from us (uncertain).
+            hyperparameters={} if customization_type == "DISTILLATION" else dict(hyperparameters),
+            workshop_id=workshop_id, customization_type=customization_type, customization_config=customization_config,
+        )
+        planned.append((ArmJob(arm, plan, len(formats.from_jsonl(body))), body))
+    return planned
+
+
+def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.DataFrame]],
+                arms: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-arm results for the state file and ``metrics.arms`` in results.json."""
+    results: dict[str, dict[str, Any]] = {}
+    if "base" in arms:
+        results["base"] = {"arm": "base", "status": "NoJob", "records": 0,
+                           "final_training_loss": None, "best_validation_loss": None}
+    for job in jobs:
+        results[job.arm] = {**job.result(), **loss_summary(metrics.get(job.arm, {}))}
+    return results
+
+
+def deploy_arm(results: Mapping[str, Mapping[str, Any]], preferred: str = "") -> str | None:
+    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm."""
+    order = [preferred] if preferred else [a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results]
+    return next((a for a in order if a in results and a != "base"), None)
+
+
+def _model_exists(bedrock: Any, model_arn: str) -> bool:
+    try:
+        bedrock.get_custom_model(modelIdentifier=model_arn)
+    except ClientError as err:
+        if aws.is_not_found(err):
+            return False
+        raise
+    return True

@@ -77,6 +77,9 @@ class FakeBedrock:
     def __init__(self, limit=2, polls=3, fail=()):
         self.jobs, self.limit, self.polls, self.fail, self.creates = {}, limit, polls, set(fail), []
 
+    def get_custom_model(self, modelIdentifier):
+        return {"modelArn": modelIdentifier}
+
     def get_paginator(self, name):
         bedrock = self
 
@@ -149,6 +152,7 @@ def test_rerun_adopts_jobs_and_creates_nothing():
     again = arms.run_arms(three_jobs(), quota=2, poll_s=0, client=bedrock, log=lambda s: None, sleep=lambda s: None)
     assert len(bedrock.creates) == 3 and not any(j.created for j in again)
     assert [j.status for j in again] == ["Completed"] * 3
+    assert all(j.model_arn == f"arn:model/{j.plan.job_name}" for j in again)
 
 
 def test_failed_arm_shows_message_and_fix():
