@@ -188,3 +188,13 @@ def test_curve_sentences_follow_the_curves():
     assert "learning little" in arms.describe_curves(frames([1.0, 1.0, 0.99, 1.0], [1.0, 1.0]))
     assert "no validation curve" in arms.describe_curves({"training": frames([2, 1], [1])["training"]})
     assert arms.loss_summary(frames([2.5, 0.9], [2.3, 2.2, 2.4])) == {"final_training_loss": 0.9, "best_validation_loss": 2.2}
+
+
+def test_report_shows_the_arms_in_experiment_order():
+    from utils import report
+
+    arms_metric = {a: {"status": "Completed", "records": 1, "final_training_loss": 0.5, "best_validation_loss": 1.0}
+                   for a in ("ft_n_3n", "base", "ft_4n", "ft_n")}
+    page = report.render_html({"metrics": {"arms": arms_metric}})
+    cells = [page.index(f"<td>{a}</td>") for a in ("base", "ft_n", "ft_4n", "ft_n_3n")]
+    assert cells == sorted(cells) and "<th>best_validation_loss</th>" in page
