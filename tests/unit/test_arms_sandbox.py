@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from utils import arms, aws, formats, iam, models, s3
-from utils.state import WorkshopState, name, tags
-
-REGION = "us-east-1"
+from tests.unit.test_cleanup import REGION, sandbox_env, setup_workshop  # noqa: F401 (sandbox_env is a fixture)
+from utils import arms, aws, formats, models, s3
 
 
 @pytest.fixture()
-def workshop(monkeypatch, tmp_path):
-    from utils import sandbox
-    from utils.runner import sandbox_environment
-
-    with sandbox.start(time_scale=0.05) as server:
-        for key, value in sandbox_environment(server.url, tmp_path).items():
-            monkeypatch.setenv(key, value)
-        state = WorkshopState.load("arms")
-        state.region = REGION
-        state.bucket = name("arms", f"{aws.account_id(REGION)}-{REGION}")
-        s3.ensure_bucket(state.bucket, REGION, tags=tags("arms"))
-        state.roles["customization"] = iam.ensure_customization_role("arms", state.bucket, REGION, aws.account_id(REGION))
-        yield state
+def workshop(sandbox_env):  # noqa: F811
+    return setup_workshop("arms")
 
 
 def planned_jobs(state, broken=()):
