@@ -198,3 +198,43 @@ def test_report_shows_the_arms_in_experiment_order():
     page = report.render_html({"metrics": {"arms": arms_metric}})
     cells = [page.index(f"<td>{a}</td>") for a in ("base", "ft_n", "ft_4n", "ft_n_3n")]
     assert cells == sorted(cells) and "<th>best_validation_loss</th>" in page
+
+
+def _ft_records(base_model, n=3):
+    from utils import formats
+
+    return [formats.format_record(formats.rag_prompt(f"What is item {i}?", [f"Item {i} is a widget.", "Widgets are small."]),
+                                  "A widget [1].", base_model, system="Be brief.") for i in range(n)]
+
+
+def test_records_for_each_customization_type():
+    from utils import formats
+
+    nova = _ft_records(NOVA)
+    assert arms.records_for(nova, "FINE_TUNING", NOVA) == nova
+    prompts = arms.records_for(nova, "DISTILLATION", NOVA)
+    assert [m["role"] for m in prompts[0]["messages"]] == ["user"] and prompts[0]["system"] == [{"text": "Be brief."}]
+    assert formats.parse_record(prompts[1])[1][0][1] == formats.parse_record(nova[1])[1][0][1]
+    titan = "amazon.titan-text-express-v1:0:8k"
+    cpt = arms.records_for(_ft_records(titan), "CONTINUED_PRE_TRAINING", titan)
+    assert cpt == [{"input": f"Doc 1: Item {i} is a widget.\nDoc 2: Widgets are small."} for i in range(3)]
+
+
+def test_plan_jobs_per_type():
+    from utils import jobspec
+
+    data = arms.build_arm_data(["ft_n", "ft_4n"], 1, _ft_records(NOVA, 4))
+    common = dict(workshop_id="ws", base_model=NOVA, role_arn="arn:aws:iam::123456789012:role/r", bucket="b",
+                  hyperparameters={"epochCount": "2"}, validation_uri="s3://b/v.jsonl", validation_text="v")
+    ft = arms.plan_jobs(data, **common)
+    assert not any("_" in j.plan.job_name for j, _ in ft)  # jobName allows no underscore
+    assert len({j.plan.job_name for j, _ in ft}) == 2 and all(j.plan.validation_uri for j, _ in ft)
+    assert [j.records for j, _ in ft] == [1, 4]
+    config = jobspec.customization_config("amazon.nova-pro-v1:0")
+    dist = arms.plan_jobs(data, **common, customization_type="DISTILLATION", customization_config=config)
+    request = dist[0][0].plan.request()
+    assert request["customizationConfig"] == config and request["hyperParameters"] == {}
+    assert "validationDataConfig" not in request
+    assert {j.plan.job_name for j, _ in dist}.isdisjoint({j.plan.job_name for j, _ in ft})
+    assert arms.plan_jobs(data, **common)[0][0].plan.job_name == ft[0][0].plan.job_name  # same inputs, same name
+    assert arms.plan_jobs(data, **common, generation=1)[0][0].plan.job_name.endswith("-g1")

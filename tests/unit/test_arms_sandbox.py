@@ -51,3 +51,23 @@ def test_broken_data_fails_the_arm_with_message_and_fix(workshop):
     assert "rerun 02" in result["ft_4n"]["fix"]
     assert result["ft_n"]["status"] == result["ft_n_3n"]["status"] == "Completed"
     assert any(line.startswith("ft_4n") and "Likely fix" in line for line in lines)
+
+
+def test_distillation_arm_runs_with_its_teacher(workshop):
+    from utils import jobspec
+
+    student = models.get("nova-lite").customization_id
+    jobspec.check_customization(student, "DISTILLATION", region=REGION, teacher="us.amazon.nova-pro-v1:0",
+                                supported=jobspec.supported_customizations(student, region=REGION))
+    originals = [formats.format_record(f"What is item {i}?", f"Item {i} is a widget.", student) for i in range(12)]
+    data = arms.build_arm_data(["ft_n"], 10, originals)
+    planned = arms.plan_jobs(data, workshop_id="arms", base_model=student, role_arn=workshop.roles["customization"],
+                             bucket=workshop.bucket, hyperparameters={}, validation_uri=None,
+                             customization_type="DISTILLATION",
+                             customization_config=jobspec.customization_config("us.amazon.nova-pro-v1:0"))
+    for job, body in planned:
+        s3.upload_bytes(workshop.bucket, job.plan.training_uri.split("/", 3)[3], body.encode(), region=REGION)
+    jobs = arms.run_arms([job for job, _ in planned], quota=2, poll_s=0.05, timeout_s=60, region=REGION, log=lambda _: None)
+    assert jobs[0].status == "Completed", jobs[0].result()
+    described = aws.client("bedrock", REGION).get_model_customization_job(jobIdentifier=jobs[0].job_arn)
+    assert described["customizationType"] == "DISTILLATION"
