@@ -243,8 +243,12 @@ def run_arms(
             try:
                 job.job_arn = bedrock.create_model_customization_job(**job.plan.request())["jobArn"]
             except ClientError as err:
-                if not _is_quota_error(err):
-                    raise
+                if not _is_quota_error(err):  # refused outright: this arm fails, the others go on
+                    pending.pop(0)
+                    job.status, job.ended = "Failed", time.monotonic()
+                    job.failure_message = f"CreateModelCustomizationJob refused: {err.response['Error'].get('Message', err)}"
+                    log(f"{job.arm:<8} Failed: {job.failure_message}. Likely fix: {likely_fix(job.failure_message)}")
+                    continue
                 if not warned_quota:
                     log(f"{job.arm:<8} queued: the account is at its concurrent job quota ({err.response['Error'].get('Message', '')})")
                     warned_quota = True

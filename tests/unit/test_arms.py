@@ -90,6 +90,8 @@ class FakeBedrock:
         return Pager()
 
     def create_model_customization_job(self, **request):
+        if request["jobName"] in self.fail and "refuse" in self.fail:
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "bad role"}}, "Create")
         if sum(j["status"] == "InProgress" for j in self.jobs.values()) >= self.limit:
             raise ClientError({"Error": {"Code": "ServiceQuotaExceededException", "Message": "quota"}}, "Create")
         name = request["jobName"]
@@ -238,3 +240,10 @@ def test_plan_jobs_per_type():
     assert {j.plan.job_name for j, _ in dist}.isdisjoint({j.plan.job_name for j, _ in ft})
     assert arms.plan_jobs(data, **common)[0][0].plan.job_name == ft[0][0].plan.job_name  # same inputs, same name
     assert arms.plan_jobs(data, **common, generation=1)[0][0].plan.job_name.endswith("-g1")
+
+
+def test_a_refused_create_fails_that_arm_only():
+    bedrock, lines = FakeBedrock(polls=0, fail={"job-ft_n", "refuse"}), []
+    done = arms.run_arms(three_jobs(), quota=2, poll_s=0, client=bedrock, log=lines.append, sleep=lambda s: None)
+    assert [j.status for j in done] == ["Failed", "Completed", "Completed"]
+    assert "refused: bad role" in done[0].failure_message and done[0].job_arn is None
