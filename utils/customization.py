@@ -40,6 +40,7 @@ class JobPlan:
     workshop_id: str
     customization_type: str = "FINE_TUNING"
     kms_key_id: str | None = None  # customer managed KMS key for the custom model (customModelKmsKeyId)
+    customization_config: dict[str, Any] | None = None  # DISTILLATION: utils.jobspec.customization_config
 
     def request(self) -> dict[str, Any]:
         """Keyword arguments for ``create_model_customization_job``.
@@ -60,6 +61,8 @@ class JobPlan:
             "jobTags": tag_list(self.workshop_id, key="key", value="value"),
             "customModelTags": tag_list(self.workshop_id, key="key", value="value"),
         }
+        if self.customization_config:
+            request["customizationConfig"] = self.customization_config
         if self.validation_uri:
             request["validationDataConfig"] = {"validators": [{"s3Uri": self.validation_uri}]}
         if self.kms_key_id:

@@ -129,8 +129,11 @@ _NOVA_HP = (
     HyperParameter("learningRateWarmupSteps", int, 10, 0, 100),
 )
 
-# family -> hyperparameters (https://docs.aws.amazon.com/bedrock/latest/userguide/custom-models-hp.html).
-# Names outside this table are rejected.
+# family -> hyperparameters. Names outside this table are rejected. Ranges checked on 2026-12-06 against
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-nova-mm.html (Nova),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-meta-llama31.html (Llama 3.1),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-titan-text.html (Titan Text Lite/Express),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-anth-claude-3.html (Claude 3 Haiku).
 HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
     "claude3": (
         HyperParameter("epochCount", int, 2, 1, 10),
@@ -141,7 +144,7 @@ HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
     ),
     "llama3.1": _LLAMA_HP,
     "llama3.2": _LLAMA_HP,
-    "llama3.3": _LLAMA_HP,
+    "llama3.3": _LLAMA_HP,  # no page of its own: the Llama 3.1 ranges are our assumption (uncertain)
     "llama2": _LLAMA_HP,
     "titan": (
         HyperParameter("epochCount", int, 5, 1, 10),
