@@ -35,7 +35,16 @@ from typing import Any
 
 from utils.aws import error_code  # re-exported: engine.error_code
 
-__all__ = ["run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response"]
+__all__ = ["RetryableOutput", "run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response"]
+
+class RetryableOutput(Exception):
+    """Raised by a `call` whose reply is unusable (e.g. unparseable); the engine retries the item a bounded
+    number of times, then records it as failed with `kind` and the message. Never stored as a success."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
 
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
 OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
