@@ -677,6 +677,9 @@ class _Runner:
         self.retry: list[tuple[float, int, Key, dict]] = []  # heap of (not before, order, key, item)
         self.done_times: deque[float] = deque()
         self.latency = 0.0  # moving average of successful call durations
+        # Without a known limit: the request rate learned from throttling (None until the first).
+        self.learned_rps: float | None = None
+        self.learned_at = 0.0
 
     # ---- per-item reservation --------------------------------------------------------------
     def _tokens(self, item: dict) -> float:
@@ -725,6 +728,7 @@ class _Runner:
             now = self.clock()
             wake = now + 0.5
             self._expire(now)
+            self._probe(now)
             while len(self.in_flight) < self.concurrency.limit:
                 # A retry whose backoff is over goes first, then the next new item.
                 due = bool(self.retry) and self.retry[0][0] <= now
@@ -814,9 +818,18 @@ class _Runner:
                 self.pacer.refund(attempt.tokens - actual, finished)
         self._progress(advance=1)
 
+    def _probe(self, now: float) -> None:
+        """Without a known limit, raise the learned rate by 10 % a second while nothing is throttled."""
+        if self.learned_rps is None:
+            return
+        if now - self.concurrency.last_decrease > max(1.0, self.latency):
+            self.learned_rps *= 1.0 + 0.1 * max(0.0, now - self.learned_at)
+            self.pacer.set_rates(60.0 * self.learned_rps, self.target_tpm)
+        self.learned_at = now
+
     def _measured_rate(self, now: float) -> float:
-        """Successful calls per second over the last few round trips."""
-        window = max(2.0, 3.0 * self.latency)
+        """Successful calls per second over the last two round trips (at least one second)."""
+        window = max(1.0, 2.0 * self.latency)
         while self.done_times and self.done_times[0] < now - window:
             self.done_times.popleft()
         return len(self.done_times) / window
@@ -843,7 +856,13 @@ class _Runner:
             self.stats.throttles += 1
             rate = self.target_rpm / 60.0 if self.target_rpm else self._measured_rate(finished)
             floor = rate * self.latency if self.latency else 1.0
-            self.concurrency.on_throttle(attempt.started, finished, floor=math.ceil(floor))
+            shrank = self.concurrency.on_throttle(attempt.started, finished, floor=math.ceil(floor))
+            if shrank and not self.target_rpm and rate > 0:
+                # No known limit: pace to the rate the service just admitted (it throttles above it).
+                previous = self.learned_rps
+                self.learned_rps = rate if previous is None else max(rate, 0.7 * previous)
+                self.learned_at = finished
+                self.pacer.set_rates(60.0 * self.learned_rps, self.target_tpm)
         tries = self.tries.setdefault(attempt.key, Counter())
         budget = self.budget.get(policy, 0)
         if tries[policy] < budget:
@@ -878,7 +897,7 @@ class _Runner:
     def _progress(self, advance: int) -> None:
         if advance:
             self.bar.update(advance)
-        postfix = {"in_flight": self.concurrency.limit, "throttled": self.stats.throttles}
+        postfix = {"in_flight": len(self.in_flight), "throttled": self.stats.throttles}
         retries = sum(self.stats.retries.values())
         if retries:
             postfix["retries"] = retries
