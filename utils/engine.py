@@ -336,11 +336,13 @@ class Pacer:
     """Spaces call starts to at most ``rpm`` requests and ``tpm`` tokens per minute.
 
     A generic cell-rate algorithm per meter: each meter holds the earliest time the next
-    call may start; a call of cost ``c`` moves it on by ``c / rate``. Both meters start
-    one interval ahead (a bucket that starts empty, like the service's may), and a start
-    that comes a little late may catch up by at most one interval, so the long-run rate
-    is the target and never more.
+    call may start; a call of cost ``c`` moves it on by ``c / rate``. The request meter
+    starts one interval ahead (a bucket that starts empty, like the service's may). A
+    start that comes a little late (the dispatcher's wake-up jitter) may catch up by at
+    most ``CATCH_UP`` seconds, so the long-run rate is the target and never more.
     """
+
+    CATCH_UP = 0.1
 
     def __init__(self, rpm: float | None, tpm: float | None, now: float) -> None:
         self.rpm = rpm
@@ -359,10 +361,10 @@ class Pacer:
         """Record a start at ``now`` reserving ``tokens``."""
         if self.rpm:
             interval = 60.0 / self.rpm
-            self._next_request = max(self._next_request, now - interval) + interval
+            self._next_request = max(self._next_request, now - min(interval, self.CATCH_UP)) + interval
         if self.tpm and tokens > 0:
             cost = 60.0 * tokens / self.tpm
-            self._next_token = max(self._next_token, now - cost) + cost
+            self._next_token = max(self._next_token, now - min(cost, self.CATCH_UP)) + cost
 
     def refund(self, tokens: float, now: float) -> None:
         """Give back reserved tokens a call did not use."""
