@@ -50,6 +50,7 @@ nbval: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/series.py
 	$(BIN)/python benchmarks/sandbox_flow.py
+	$(BIN)/python benchmarks/generation.py
 
 clean:
 	rm -rf runs .workshop .sandbox .pytest_cache
