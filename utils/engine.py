@@ -164,7 +164,7 @@ def load_checkpoint(checkpoint: str | Path, key: str = "id") -> dict[Key, dict[s
 # Quotas: what the account may send
 # --------------------------------------------------------------------------------------
 
-# Geographic prefixes of system-defined inference profiles ("us.amazon.nova-pro-v1:0").
+# Geographic prefixes of system-defined inference profiles ("us." + the model ID).
 _GEO_PREFIXES = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov"})
 
 # Output tokens count 5x against the TPM quota for Claude 3.7 Sonnet and the Claude 4.x
@@ -175,26 +175,26 @@ _GEO_PREFIXES = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov"})
 # named there (e.g. Claude Sonnet 4.6) are matched by the pattern: uncertain, our assumption.
 _BURNDOWN_5X = re.compile(r"^anthropic\.claude-(?:3-7-sonnet|(?:opus|sonnet|haiku)-\d)")
 
-# Quota codes (tokens per minute, requests per minute) by (base model ID, scope), from
-# aws-samples/sample-quota-dashboard-for-amazon-bedrock lib/bedrock-registries.ts. Other
+# Quota codes (tokens per minute, requests per minute) by (registry key in utils.models, scope),
+# from aws-samples/sample-quota-dashboard-for-amazon-bedrock lib/bedrock-registries.ts. Other
 # models (e.g. Claude Sonnet 4.6, whose codes no public source lists) are found by name.
 QUOTA_CODES: dict[tuple[str, str], tuple[str, str]] = {
-    ("amazon.nova-micro-v1:0", "on-demand"): ("L-CFA4FA0D", "L-E118F160"),
-    ("amazon.nova-micro-v1:0", "cross-region"): ("L-DC7FF66C", "L-3F110E0F"),
-    ("amazon.nova-lite-v1:0", "on-demand"): ("L-70423BF8", "L-E386A278"),
-    ("amazon.nova-lite-v1:0", "cross-region"): ("L-7C42E72A", "L-89F8391A"),
-    ("amazon.nova-pro-v1:0", "on-demand"): ("L-CE33604C", "L-F2717A44"),
-    ("amazon.nova-pro-v1:0", "cross-region"): ("L-C0326783", "L-ED46B8C5"),
-    ("amazon.nova-2-lite-v1:0", "cross-region"): ("L-C6F5908D", "L-F06F1187"),
-    ("amazon.nova-2-lite-v1:0", "global"): ("L-71C69B70", "L-D5F39C2F"),
-    ("anthropic.claude-haiku-4-5-20251001-v1:0", "cross-region"): ("L-58BE175A", "L-CCA5DF70"),
-    ("anthropic.claude-haiku-4-5-20251001-v1:0", "global"): ("L-9A11C666", "L-E5084BBA"),
-    ("anthropic.claude-3-haiku-20240307-v1:0", "on-demand"): ("L-8CE99163", "L-2DC80978"),
-    ("anthropic.claude-3-sonnet-20240229-v1:0", "on-demand"): ("L-4C35BB2A", "L-F406804E"),
-    ("meta.llama3-1-8b-instruct-v1:0", "on-demand"): ("L-9E79C230", "L-19A2ED6C"),
-    ("meta.llama3-1-70b-instruct-v1:0", "on-demand"): ("L-48E55E59", "L-ECA5B974"),
-    ("meta.llama3-3-70b-instruct-v1:0", "cross-region"): ("L-0E7AA8B7", "L-DEDE703C"),
-    ("amazon.titan-text-express-v1", "on-demand"): ("L-44992E63", "L-9EAB0D12"),
+    ("nova-micro", "on-demand"): ("L-CFA4FA0D", "L-E118F160"),
+    ("nova-micro", "cross-region"): ("L-DC7FF66C", "L-3F110E0F"),
+    ("nova-lite", "on-demand"): ("L-70423BF8", "L-E386A278"),
+    ("nova-lite", "cross-region"): ("L-7C42E72A", "L-89F8391A"),
+    ("nova-pro", "on-demand"): ("L-CE33604C", "L-F2717A44"),
+    ("nova-pro", "cross-region"): ("L-C0326783", "L-ED46B8C5"),
+    ("nova-2-lite", "cross-region"): ("L-C6F5908D", "L-F06F1187"),
+    ("nova-2-lite", "global"): ("L-71C69B70", "L-D5F39C2F"),
+    ("claude-haiku-4-5", "cross-region"): ("L-58BE175A", "L-CCA5DF70"),
+    ("claude-haiku-4-5", "global"): ("L-9A11C666", "L-E5084BBA"),
+    ("claude-3-haiku", "on-demand"): ("L-8CE99163", "L-2DC80978"),
+    ("claude-3-sonnet", "on-demand"): ("L-4C35BB2A", "L-F406804E"),
+    ("llama3-1-8b", "on-demand"): ("L-9E79C230", "L-19A2ED6C"),
+    ("llama3-1-70b", "on-demand"): ("L-48E55E59", "L-ECA5B974"),
+    ("llama3-3-70b", "cross-region"): ("L-0E7AA8B7", "L-DEDE703C"),
+    ("titan-text-express", "on-demand"): ("L-44992E63", "L-9EAB0D12"),
 }
 
 # Current names: "On-demand model inference tokens per minute for Amazon Nova Pro",
@@ -248,11 +248,12 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"\s+", text.lower().strip()) if w} - _NAME_NOISE
 
 
-def _model_name(base: str) -> str | None:
-    try:
-        from utils import models
+def _registry(base: str) -> Any:
+    """The series' registry entry for a base model ID, or None."""
+    from utils import models
 
-        return models.get(base).name
+    try:
+        return models.get(base)
     except KeyError:
         return None
 
@@ -293,8 +294,9 @@ def quota_limits(model_id: str, region: str | None = None, *, client: Any = None
         from utils import aws
 
         client = aws.client("service-quotas", region)
-    codes = QUOTA_CODES.get((base, scope))
-    name = model_name or _model_name(base)
+    spec = _registry(base)
+    codes = QUOTA_CODES.get((spec.key, scope)) if spec else None
+    name = model_name or (spec.name if spec else None)
     found: dict[str, tuple[float | None, str]] = {}
     listed: list[dict[str, Any]] | None = None
     try:
