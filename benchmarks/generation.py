@@ -119,10 +119,10 @@ def steady_rpm(stamps: list[float]) -> float:
     return 60.0 * (hi - lo) / span if span > 0 else 0.0
 
 
-def runtime_client(**config):
+def runtime_client():
     from utils import aws
 
-    return aws.client("bedrock-runtime", REGION, **config)
+    return aws.client("bedrock-runtime", REGION)
 
 
 # ---- (a) throughput -------------------------------------------------------------------------------
@@ -159,7 +159,7 @@ def throughput(url: str, calls: int, sequential: int, workdir: Path) -> dict:
         admin.configure(url, faults=fault_knobs)  # fresh, empty buckets
         stamps: list[float] = []
         stats = engine.RunStats()
-        client = runtime_client(config=engine.client_config())
+        client = runtime_client()  # the series' runtime client, as notebook 03 builds it
         started = time.monotonic()
         rows = engine.run_calls(items, make_call(client, stamps), workdir / f"{len(results)}.jsonl", desc=label,
                                 max_tokens=MAX_TOKENS, stats=stats, **kwargs)
@@ -188,7 +188,7 @@ def worker(checkpoint: str, calls: int) -> None:
     """One engine run in this process (the parent kills it to simulate a crash)."""
     from utils import engine
 
-    client = runtime_client(config=engine.client_config())
+    client = runtime_client()
     engine.run_calls(build_items(calls), make_call(client), checkpoint, model_id=MODEL, max_tokens=MAX_TOKENS,
                      progress=False)
 

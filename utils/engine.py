@@ -492,6 +492,7 @@ class _Attempt:
     tokens: float
     deadline: float
     abandoned: bool = False
+    written: bool = False
 
 
 def _estimate_input_tokens(item: Mapping[str, Any]) -> int:
@@ -708,6 +709,7 @@ class _Runner:
                 return  # timed out or the run is over: the result is not recorded
             handle.write(line + "\n")
             handle.flush()
+            attempt.written = True
         self.events.put((attempt, row, self.clock()))
 
     # ---- the dispatch loop -----------------------------------------------------------------
@@ -779,6 +781,8 @@ class _Runner:
     def _expire(self, now: float) -> None:
         for attempt in [a for a in self.in_flight if a.deadline <= now]:
             with self.lock:
+                if attempt.written:
+                    continue  # it finished just now: its event is on the way
                 attempt.abandoned = True
             self._handle(attempt, CallTimeout(f"no answer after {self.timeout:g} s"), now)
 

@@ -266,3 +266,26 @@ def test_sandbox_service_quotas_report_the_configured_limits():
         assert (nova.rpm, nova.tpm) == (1200, 90_000) and "L-F2717A44" in nova.source
         sonnet = engine.quota_limits("us.anthropic.claude-sonnet-4-6", client=client)  # stand-in code: by name
         assert (sonnet.rpm, sonnet.tpm, sonnet.burndown) == (60, 90_000, 5.0)
+
+
+def test_a_call_past_its_timeout_is_abandoned_and_retried(tmp_path):
+    path = tmp_path / "r.jsonl"
+    attempts: dict[str, int] = {}
+    release = threading.Event()
+
+    def call(item):
+        attempts[item["id"]] = attempts.get(item["id"], 0) + 1
+        if item["id"] == "slow" and attempts["slow"] == 1:
+            release.wait(5)  # hangs until the test lets it go, long after the engine gave up on it
+            return {"late": True}
+        return {"late": False}
+
+    stats = engine.RunStats()
+    rows = engine.run_calls([{"id": "slow"}, {"id": "fast"}], call, path, timeout=0.2, backoff_base=0.0,
+                            stats=stats, progress=False)
+    release.set()
+    time.sleep(0.05)
+    assert rows == [{"late": False, "id": "slow"}, {"late": False, "id": "fast"}]
+    assert stats.timeouts == 1 and stats.retries == {"CallTimeout": 1}
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"late": False, "id": "fast"},
+                                                                          {"late": False, "id": "slow"}]
