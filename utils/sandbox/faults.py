@@ -4,14 +4,17 @@ The server calls :meth:`Faults.before_call` before a model runs. It enforces
 per-model token buckets for requests per minute (RPM) and tokens per minute
 (TPM), which answer HTTP 429 ``ThrottlingException`` like Bedrock, and draws
 random ``ThrottlingException`` (429), ``ServiceUnavailableException`` (503) and
-``ModelTimeoutException`` (408) at configured rates.
+``ModelTimeoutException`` (408) at configured rates. The HTTP codes are those of
+the InvokeModel error list
+(https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html#API_runtime_InvokeModel_Errors),
+so botocore's real retry logic is exercised: 429 and 503 are retried by default,
+408 is not.
 
 A bucket holds up to one minute of its limit but starts with only ``burst`` of it
 (a fraction, default 0.05), so a client that fires a minute's worth of requests
 at once is throttled within the first second and has to pace itself. How much
 burst Bedrock itself allows is not documented: the small default is our
-assumption, chosen so that client-side pacing is exercised. The HTTP codes match ``bedrock-api.md`` §5.4, so botocore's
-real retry logic is exercised: 429 and 503 are retried by default, 408 is not.
+assumption, chosen so that client-side pacing is exercised.
 
 Randomness comes from ``random.Random`` instances seeded by ``seed``: one
 stream for faults, one for malformed output and one for latency jitter. Each
@@ -52,8 +55,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "latency_jitter": 0.0,
         "seed": 0,
     },
-    # Rough on-demand quotas of a fresh account (bedrock-api.md §10 is the source
-    # for real numbers); rare transient faults; a few hundred ms per call.
+    # Rough on-demand quotas of a fresh account (our assumption: AWS says new accounts
+    # may get less than the published defaults, https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html);
+    # rare transient faults; a few hundred ms per call.
     "realistic": {
         "profile": "realistic",
         "rpm": 50,
