@@ -682,7 +682,9 @@ class _Runner:
         self.retry: list[tuple[float, int, Key, dict]] = []  # heap of (not before, order, key, item)
         self.done_times: deque[float] = deque()
         self.latency = 0.0  # moving average of successful call durations
-        # Without a known limit: the request rate learned from throttling (None until the first).
+        # Without a limit it can pace to (no RPM quota, or a TPM quota but no max_tokens to count):
+        # the request rate learned from throttling (None until the first).
+        self.learn = not self.target_rpm or bool(self.target_tpm and max_tokens is None)
         self.learned_rps: float | None = None
         self.learned_at = 0.0
 
@@ -832,8 +834,14 @@ class _Runner:
             return
         if now - self.concurrency.last_decrease > max(1.0, self.latency):
             self.learned_rps *= 1.0 + 0.1 * max(0.0, now - self.learned_at)
-            self.pacer.set_rates(60.0 * self.learned_rps, self.target_tpm)
+            self._pace_learned()
         self.learned_at = now
+
+    def _pace_learned(self) -> None:
+        rpm = 60.0 * self.learned_rps if self.learned_rps else None
+        if self.target_rpm:
+            rpm = min(rpm, self.target_rpm) if rpm else self.target_rpm
+        self.pacer.set_rates(rpm, self.target_tpm)
 
     def _measured_rate(self, now: float) -> float:
         """Successful calls per second over the last two round trips (at least one second)."""
@@ -862,15 +870,16 @@ class _Runner:
         throttled = policy == "throttle" or (policy == "custom" and kind in THROTTLE_CODES)
         if throttled:
             self.stats.throttles += 1
-            rate = self.target_rpm / 60.0 if self.target_rpm else self._measured_rate(finished)
+            # Keep the window the rate just achieved needs at the measured latency.
+            rate = self._measured_rate(finished)
             floor = rate * self.latency if self.latency else 1.0
             shrank = self.concurrency.on_throttle(attempt.started, finished, floor=math.ceil(floor))
-            if shrank and not self.target_rpm and rate > 0:
-                # No known limit: pace to the rate the service just admitted (it throttles above it).
+            if shrank and self.learn and rate > 0:
+                # Nothing to pace to: pace to the rate the service just admitted (it throttles above it).
                 previous = self.learned_rps
                 self.learned_rps = rate if previous is None else max(rate, 0.7 * previous)
                 self.learned_at = finished
-                self.pacer.set_rates(60.0 * self.learned_rps, self.target_tpm)
+                self._pace_learned()
         tries = self.tries.setdefault(attempt.key, Counter())
         budget = self.budget.get(policy, 0)
         if tries[policy] < budget:

@@ -106,6 +106,21 @@ def test_throttling_rate_consumes_nothing_and_limits_are_reported() -> None:
     assert module.latest() is faults
 
 
+def test_settle_returns_unused_reservation() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"tpm": 1000, "burst": 1.0})
+    faults.before_call("m", 900)  # reserves input + max_tokens
+    with pytest.raises(Fault):
+        faults.before_call("m", 900)
+    faults.settle("m", 900, 200)  # the call used only 200
+    faults.before_call("m", 800)
+    faults.settle("m", 800, 900)  # used more than reserved: nothing comes back
+    faults.settle("unknown", 10, 0)  # no bucket: nothing to do
+    with pytest.raises(Fault):
+        faults.before_call("m", 100)
+
+
 def sequence(seed: int, calls: int = 400) -> list[str]:
     faults = Faults(Clock())
     faults.configure({"service_unavailable_rate": 0.1, "model_timeout_rate": 0.05, "seed": seed})

@@ -270,6 +270,19 @@ class Faults:
             if draw < unavailable + s["model_timeout_rate"]:
                 raise Fault("ModelTimeoutException", 408, MODEL_TIMEOUT_MESSAGE)
 
+    def settle(self, model_id: str, reserved: int, used: float) -> None:
+        """Return to ``model_id``'s TPM bucket what an admitted call reserved but did not use.
+
+        Bedrock reserves input + ``max_tokens`` when a request starts and charges input +
+        output x the burndown rate when it ends
+        (https://docs.aws.amazon.com/bedrock/latest/userguide/quotas-token-burndown.html). The
+        runtime calls this after the model answers; a bucket never holds more than its capacity.
+        """
+        with self._lock:
+            bucket = self._token_buckets.get(model_id)
+            if bucket is not None and reserved > used:
+                bucket.level = min(bucket.capacity, bucket.level + (reserved - used))
+
     def limits(self, model_id: str) -> tuple[int | None, int | None]:
         """``(rpm, tpm)`` configured for ``model_id`` (a model or inference-profile ID); None = unlimited."""
         with self._lock:
