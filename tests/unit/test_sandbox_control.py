@@ -735,7 +735,7 @@ def test_runtime_routing_and_errors(sandbox: Env) -> None:
 def test_runtime_throttling_fault(sandbox: Env) -> None:
     rt = sandbox.client("bedrock-runtime")
     body = json.dumps({"inputText": "Hello"})
-    sandbox.configure(faults={"profile": "off", "rpm": 1})
+    sandbox.configure(faults={"profile": "off", "rpm": 1, "burst": 1.0})
     try:
         rt.invoke_model(modelId="amazon.titan-text-express-v1", body=body)
         with pytest.raises(ClientError) as exc:
