@@ -156,7 +156,11 @@ def test_historical_catalog_knob(sandbox: Env) -> None:
 def test_job_lifecycle_artifacts_and_model(sandbox: Env) -> None:
     br = sandbox.client("bedrock")
     kwargs = job_kwargs(sandbox, jobTags=[{"key": "team", "value": "a"}], customModelTags=[{"key": "k", "value": "v"}])
-    arn = br.create_model_customization_job(**kwargs)["jobArn"]
+    sandbox.configure(time_scale=0.5)  # slow enough that the early read below sees InProgress under CPU load
+    try:
+        arn = br.create_model_customization_job(**kwargs)["jobArn"]
+    finally:
+        sandbox.configure(time_scale=0.05)
     job_id = arn.rsplit("/", 1)[-1]
     assert arn.startswith(f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{NOVA}/")
     assert len(job_id) == 12 and job_id.isalnum() and job_id == job_id.lower()
