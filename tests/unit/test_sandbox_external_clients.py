@@ -25,6 +25,8 @@ import json
 import math
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -63,8 +65,12 @@ def _write_jsonl(records: list[dict], path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
-def _setup_role_and_bucket(session: boto3.session.Session, region: str, *, location_constraint: bool) -> dict[str, str]:
-    """Both samples' 01 setup notebook: bucket, trust policy with conditions, S3 policy, attach."""
+def _setup_role_and_bucket(session: boto3.session.Session, region: str, base_model_id: str, *,
+                           location_constraint: bool) -> dict[str, str]:
+    """Both samples' 01 setup notebook: the model listing, bucket, trust policy with conditions,
+    S3 policy, attachment."""
+    listing = session.client(service_name="bedrock").list_foundation_models(byCustomizationType="FINE_TUNING")
+    assert base_model_id in [m["modelId"] for m in listing["modelSummaries"]]
     account_id = session.client("sts").get_caller_identity()["Account"]
     bucket_name = f"bedrock-customization-{region}-{account_id}"
     s3_client = session.client("s3", region_name=region)
@@ -108,6 +114,7 @@ def _setup_role_and_bucket(session: boto3.session.Session, region: str, *, locat
 def _upload(session: boto3.session.Session, folder: Path, bucket_name: str, files: dict[str, list[dict]]) -> dict[str, str]:
     """``upload_file`` to ``fine-tuning-datasets/<split>/<file>``; returns the samples' s3 URIs."""
     s3_client = session.client("s3")
+    folder.mkdir()
     uris = {}
     for split, (file_name, records) in zip(("train", "validation", "test"), files.items(), strict=True):
         _write_jsonl(records, folder / file_name)
@@ -173,23 +180,20 @@ def _finite(values) -> bool:
 def aws(monkeypatch, tmp_path):
     """An in-process sandbox in ``region`` with a clean moto state; yields a boto3 session."""
 
-    def start(region: str):
+    @contextmanager
+    def start(region: str) -> Iterator[boto3.session.Session]:
         monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-        return sandbox_environment(monkeypatch, tmp_path / "state", time_scale=TIME_SCALE)
+        with sandbox_environment(monkeypatch, tmp_path / "state", time_scale=TIME_SCALE) as server:
+            sandbox.reset(server.url)
+            yield boto3.session.Session()
 
     return start
 
 
 def test_nova_micro_fine_tuning_with_on_demand_deployment(aws, tmp_path: Path) -> None:
-    with aws("us-east-1") as server:
-        sandbox.reset(server.url)
-        session = boto3.session.Session()
-        region = "us-east-1"
-        bedrock = session.client(service_name="bedrock")
-        fine_tunable = [m["modelId"] for m in bedrock.list_foundation_models(byCustomizationType="FINE_TUNING")["modelSummaries"]]
-        base_model_id = "amazon.nova-micro-v1:0:128k"
-        assert base_model_id in fine_tunable
-        setup = _setup_role_and_bucket(session, region, location_constraint=False)
+    region, base_model_id = "us-east-1", "amazon.nova-micro-v1:0:128k"
+    with aws(region) as session:
+        setup = _setup_role_and_bucket(session, region, base_model_id, location_constraint=False)
 
         # 01_setup_nova_micro: bedrock-conversation-2024 records, <= 3,000 characters each.
         system_instruction = "You are a helpful assistant that summarizes news articles accurately and concisely."
@@ -204,15 +208,14 @@ def test_nova_micro_fine_tuning_with_on_demand_deployment(aws, tmp_path: Path) -
             return [r for r in rows if len(r["system"][0]["text"]) + len(r["messages"][0]["content"][0]["text"])
                     + len(r["messages"][1]["content"][0]["text"]) <= 3000]
 
-        folder = tmp_path / "fine-tuning-datasets"
-        folder.mkdir()
-        uris = _upload(session, folder, setup["bucket_name"], {
+        uris = _upload(session, tmp_path / "fine-tuning-datasets", setup["bucket_name"], {
             "train-cnn-nova-micro.jsonl": short([convert_to_nova_micro_format(a) for a in _articles(40, 1)]),
             "validation-cnn-nova-micro.jsonl": short([convert_to_nova_micro_format(a) for a in _articles(10, 2)]),
             "test-cnn-nova-micro.jsonl": short([convert_to_nova_micro_format(a) for a in _articles(3, 3)]),
         })
 
         # 02: the customization job.
+        bedrock = session.client(service_name="bedrock", region_name=region)
         ts = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
         custom_model_name = f"amazon-nova-micro-custom-model-{ts}"
         fine_tune_job, output_job_name = _fine_tune(
@@ -292,15 +295,9 @@ def test_nova_micro_fine_tuning_with_on_demand_deployment(aws, tmp_path: Path) -
 
 
 def test_llama31_8b_fine_tuning_with_provisioned_throughput(aws, tmp_path: Path) -> None:
-    with aws("us-west-2") as server:
-        sandbox.reset(server.url)
-        session = boto3.session.Session()
-        region = "us-west-2"
-        bedrock = session.client(service_name="bedrock")
-        fine_tunable = [m["modelId"] for m in bedrock.list_foundation_models(byCustomizationType="FINE_TUNING")["modelSummaries"]]
-        base_model_id = "meta.llama3-1-8b-instruct-v1:0:128k"
-        assert base_model_id in fine_tunable
-        setup = _setup_role_and_bucket(session, region, location_constraint=True)
+    region, base_model_id = "us-west-2", "meta.llama3-1-8b-instruct-v1:0:128k"
+    with aws(region) as session:
+        setup = _setup_role_and_bucket(session, region, base_model_id, location_constraint=True)
 
         # 01_setup: prompt/completion records with the sample's instruction header, <= 3,000 characters.
         instruction = ("Below is an instruction that describes a task, paired with an input that provides further "
@@ -311,16 +308,15 @@ def test_llama31_8b_fine_tuning_with_provisioned_throughput(aws, tmp_path: Path)
             out = [{"prompt": instruction + dp["article"], "completion": "response:\n\n" + dp["highlights"]} for dp in rows]
             return [dp for dp in out if len(dp["prompt"] + dp["completion"]) <= 3000]
 
-        folder = tmp_path / "fine-tuning-datasets"
-        folder.mkdir()
         test = datapoints(_articles(3, 6))
-        uris = _upload(session, folder, setup["bucket_name"], {
+        uris = _upload(session, tmp_path / "fine-tuning-datasets", setup["bucket_name"], {
             "train-cnn-5K.jsonl": datapoints(_articles(100, 4)),
             "validation-cnn-1K.jsonl": datapoints(_articles(20, 5)),
             "test-cnn-10.jsonl": test,
         })
 
         # 02: the customization job.
+        bedrock = session.client(service_name="bedrock", region_name=region)
         ts = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
         custom_model_name = f"llama31-8B-finetune-{ts}"
         fine_tune_job, output_job_name = _fine_tune(
