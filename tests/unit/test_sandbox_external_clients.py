@@ -26,16 +26,16 @@ import math
 import random
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
 import boto3
 import pandas as pd
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.unit.conftest import sandbox_environment
-from utils import sandbox
 
 # Lifecycles at 5 % of their sandbox length: both flows finish in a few seconds.
 TIME_SCALE = 0.05
@@ -176,16 +176,43 @@ def _finite(values) -> bool:
     return len(values) > 0 and all(math.isfinite(float(v)) and v > 0 for v in values)
 
 
+def _remove_sample_resources(session: boto3.session.Session, region: str) -> None:
+    """Delete what the samples create and (the Nova one) leave behind: the bucket, role and policy.
+
+    moto's IAM and S3 state is process-wide and both samples use the same fixed names, so each
+    test removes them instead of resetting moto (which would also wipe other tests' state).
+    """
+    account_id = session.client("sts").get_caller_identity()["Account"]
+    s3_client, iam = session.client("s3", region_name=region), session.client("iam")
+    bucket_name = f"bedrock-customization-{region}-{account_id}"
+    with suppress(ClientError):
+        for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket_name):
+            for obj in page.get("Contents", []):
+                s3_client.delete_object(Bucket=bucket_name, Key=obj["Key"])
+        s3_client.delete_bucket(Bucket=bucket_name)
+    policy_arn = f"arn:aws:iam::{account_id}:policy/AmazonBedrockCustomizationPolicy1"
+    with suppress(iam.exceptions.NoSuchEntityException):
+        iam.detach_role_policy(RoleName="AmazonBedrockCustomizationRole1", PolicyArn=policy_arn)
+    with suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_role(RoleName="AmazonBedrockCustomizationRole1")
+    with suppress(iam.exceptions.NoSuchEntityException):
+        iam.delete_policy(PolicyArn=policy_arn)
+
+
 @pytest.fixture
 def aws(monkeypatch, tmp_path):
-    """An in-process sandbox in ``region`` with a clean moto state; yields a boto3 session."""
+    """An in-process sandbox in ``region``; yields a boto3 session, then removes the samples' resources."""
 
     @contextmanager
     def start(region: str) -> Iterator[boto3.session.Session]:
         monkeypatch.setenv("AWS_DEFAULT_REGION", region)
-        with sandbox_environment(monkeypatch, tmp_path / "state", time_scale=TIME_SCALE) as server:
-            sandbox.reset(server.url)
-            yield boto3.session.Session()
+        with sandbox_environment(monkeypatch, tmp_path / "state", time_scale=TIME_SCALE):
+            session = boto3.session.Session()
+            _remove_sample_resources(session, region)  # left by an earlier run in this process
+            try:
+                yield session
+            finally:
+                _remove_sample_resources(session, region)
 
     return start
 
