@@ -134,9 +134,14 @@ def _wait_while(fetch, status: str) -> str:
     pytest.fail(f"still {status} after {MAX_POLLS} polls")
 
 
-def _fine_tune(session, region, setup, uris, base_model_id, job_name, model_name) -> tuple[dict, str]:
-    """02 notebook: create the job with the samples' hyperparameters, poll, find the model."""
+def _fine_tune(session, region, setup, uris, base_model_id, names: tuple[str, str], validation_key: str,
+               folder: Path) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """02 notebook: create the job with the samples' hyperparameters, poll, find the model, read the
+    metric CSVs. ``names``: the job and model name templates (``{ts}``: the samples' timestamp).
+    Returns the custom model's ARN and the training and validation metrics."""
     bedrock = session.client(service_name="bedrock", region_name=region)
+    ts = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
+    job_name, model_name = (name.format(ts=ts) for name in names)
     # Both samples pass batchSize "1"; for Nova it is not on AWS's hyperparameter page
     # (https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-nova-mm.html), yet the sample reports
     # the job completing, so the sandbox accepts it (utils/sandbox/bedrock/customization.py).
@@ -162,17 +167,16 @@ def _fine_tune(session, region, setup, uris, base_model_id, job_name, model_name
     assert model_name in [m["modelName"] for m in bedrock.list_custom_models()["modelSummaries"]]
     fine_tune_job = bedrock.get_custom_model(modelIdentifier=model_name)
     output_job_name = "model-customization-job-" + fine_tune_job["jobArn"].split("/")[-1]
-    return fine_tune_job, output_job_name
 
-
-def _read_metrics(session, bucket_name: str, prefix: str, validation_key: str, folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The samples' ``download_file`` of the two metric CSVs and ``pd.read_csv``."""
-    s3_client = session.client("s3")
+    # The samples' download_file of the two metric CSVs, then pd.read_csv.
+    s3_client, bucket_name = session.client("s3"), setup["bucket_name"]
+    prefix = f"outputs/output-{model_name}/{output_job_name}"
+    folder = folder / output_job_name
     folder.mkdir()
     train_local, validation_local = folder / "train_metrics.csv", folder / "validation_metrics.csv"
     s3_client.download_file(bucket_name, f"{prefix}/training_artifacts/step_wise_training_metrics.csv", str(train_local))
     s3_client.download_file(bucket_name, f"{prefix}/{validation_key}", str(validation_local))
-    return pd.read_csv(train_local), pd.read_csv(validation_local)
+    return fine_tune_job["modelArn"], pd.read_csv(train_local), pd.read_csv(validation_local)
 
 
 def _finite(values) -> bool:
@@ -244,24 +248,18 @@ def test_nova_micro_fine_tuning_with_on_demand_deployment(aws, tmp_path: Path) -
             "test-cnn-nova-micro.jsonl": short([convert_to_nova_micro_format(a) for a in _articles(3, 3)]),
         })
 
-        # 02: the customization job.
-        bedrock = session.client(service_name="bedrock", region_name=region)
-        ts = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-        custom_model_name = f"amazon-nova-micro-custom-model-{ts}"
-        fine_tune_job, output_job_name = _fine_tune(
-            session, region, setup, uris, base_model_id, f"amazon-nova-micro-custom-job-{ts}", custom_model_name)
-        custom_model_id = fine_tune_job["modelArn"]
-
-        train_data, validation_metrics_epoch = _read_metrics(
-            session, setup["bucket_name"], f"outputs/output-{custom_model_name}/{output_job_name}",
-            "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv",
-            tmp_path / output_job_name)
+        # 02: the customization job and its metrics.
+        custom_model_id, train_data, validation_metrics_epoch = _fine_tune(
+            session, region, setup, uris, base_model_id,
+            ("amazon-nova-micro-custom-job-{ts}", "amazon-nova-micro-custom-model-{ts}"),
+            "validation_artifacts/post_fine_tuning_validation/validation/validation_metrics.csv", tmp_path)
         train_metrics_epoch = train_data.groupby("step_number").mean()
         assert _finite(train_metrics_epoch.training_loss) and len(train_metrics_epoch.index) > 0
         assert _finite(validation_metrics_epoch.validation_loss)
         assert len(validation_metrics_epoch.epoch_number) == len(validation_metrics_epoch.validation_loss)
 
         # Deployment, with the sample's arguments.
+        bedrock = session.client(service_name="bedrock", region_name=region)
         response = bedrock.create_custom_model_deployment(
             modelDeploymentName="novafinetunedtestfinal", modelArn=custom_model_id,
             description="on-demand custom model deployment", tags=[{"key": "key", "value": "value"}])
@@ -345,17 +343,11 @@ def test_llama31_8b_fine_tuning_with_provisioned_throughput(aws, tmp_path: Path)
             "test-cnn-10.jsonl": test,
         })
 
-        # 02: the customization job.
-        bedrock = session.client(service_name="bedrock", region_name=region)
-        ts = datetime.now().strftime("%Y-%m-%d-%H-%M-%S")
-        custom_model_name = f"llama31-8B-finetune-{ts}"
-        fine_tune_job, output_job_name = _fine_tune(
-            session, region, setup, uris, base_model_id, f"llama31-8B-finetune-sm-test-model-{ts}", custom_model_name)
-        custom_model_id = fine_tune_job["modelArn"]
-
-        train_data, validation_metrics_epoch = _read_metrics(
-            session, setup["bucket_name"], f"outputs/output-{custom_model_name}/{output_job_name}",
-            "validation_artifacts/validation_metrics.csv", tmp_path / output_job_name)
+        # 02: the customization job and its metrics.
+        custom_model_id, train_data, validation_metrics_epoch = _fine_tune(
+            session, region, setup, uris, base_model_id,
+            ("llama31-8B-finetune-sm-test-model-{ts}", "llama31-8B-finetune-{ts}"),
+            "validation_artifacts/validation_metrics.csv", tmp_path)
         train_metrics_epoch = train_data.groupby("epoch_number").mean()
         assert list(train_metrics_epoch.index) == [0, 1]  # epochCount "2"
         assert _finite(train_metrics_epoch.training_loss)
@@ -363,6 +355,7 @@ def test_llama31_8b_fine_tuning_with_provisioned_throughput(aws, tmp_path: Path)
         assert set(validation_metrics_epoch.epoch_number) <= set(train_metrics_epoch.index)
 
         # Provisioned Throughput (no commitment), polled while Creating.
+        bedrock = session.client(service_name="bedrock", region_name=region)
         provisioned_model_id = bedrock.create_provisioned_model_throughput(
             modelUnits=1, provisionedModelName="test-model-v1-001", modelId=custom_model_id)["provisionedModelArn"]
         status_provisioning = _wait_while(
