@@ -117,7 +117,9 @@ def judge_items(answers: pd.DataFrame, comparisons: Sequence[tuple[str, str]], j
                     first, second = (a, b) if order == "ab" else (b, a)
                     prompt = judge_prompt(meta.at[qid, "question"], meta.at[qid, "reference"],
                                           wide.at[qid, first], wide.at[qid, second])
-                    items.append({"id": engine.item_id(judge.model_ids[0], JUDGE_SYSTEM, prompt, JUDGE_MAX_TOKENS),
+                    # The id names the pair and order too: identical answers give identical prompts in both orders.
+                    items.append({"id": engine.item_id(judge.model_ids[0], JUDGE_SYSTEM, prompt, JUDGE_MAX_TOKENS,
+                                                       qid, a, b, order),
                                   "judge": judge.name, "a": a, "b": b, "qid": qid, "order": order, "prompt": prompt,
                                   "len_a": len(str(wide.at[qid, a]).split()), "len_b": len(str(wide.at[qid, b]).split())})
     return items
@@ -178,14 +180,16 @@ def fallback_report(rows: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(out).drop_duplicates() if out else pd.DataFrame(columns=["judge", "used", "refused"])
 
 
-def combined_verdicts(rows: Iterable[dict]) -> pd.DataFrame:
+def combined_verdicts(rows: Iterable[dict], items: Iterable[dict] = ()) -> pd.DataFrame:
     """One row per (judge, comparison, question): the two raw verdicts and the combined one.
 
     ``combined`` is in the comparison's terms ("A" = arm a wins, "B" = arm b wins, "tie"), or
-    ``None`` when either order failed to parse or errored.
+    ``None`` when either order failed to parse or errored. Pass the engine ``items`` so error rows
+    (which carry only the id) are counted under their judge and comparison.
     """
+    meta = {i["id"]: {k: v for k, v in i.items() if k != "prompt"} for i in items}
     calls: dict[tuple, dict[str, dict]] = {}
-    for r in rows:
+    for r in ({**meta.get(row.get("id"), {}), **row} for row in rows):
         if "judge" in r and "order" in r:
             calls.setdefault((r["judge"], r["a"], r["b"], r["qid"]), {})[r["order"]] = r
     out = []
@@ -210,11 +214,11 @@ def summarise(verdicts: pd.DataFrame) -> list[dict]:
     if verdicts.empty:
         return out
     for (judge, a, b), group in verdicts.groupby(["judge", "a", "b"], sort=False):
-        combined = [v for v in group["combined"] if v is not None]
+        combined = [v for v in group["combined"] if isinstance(v, str)]
         wins = sum(v == "A" for v in combined)
         decided = sum(v != "tie" for v in combined)
         low, high = evaluation.wilson_interval(wins, decided) if decided else (None, None)
-        disagree = [bool(d) for d in group["position_disagree"] if d is not None]
+        disagree = [bool(d) for d in group["position_disagree"] if d is not None and pd.notna(d)]
         out.append({
             "judge": judge, "a": a, "b": b,
             "win_rate": evaluation.win_rate_excluding_ties(combined, "A"),
@@ -411,7 +415,7 @@ def human_agreement(pairs: Sequence[Mapping[str, Any]], store: LabelStore, verdi
         for p in pairs:
             label = store.label_for(p)
             row = group[(group["qid"] == p["qid"]) & (group["a"] == p["a"]) & (group["b"] == p["b"])]
-            if label is None or row.empty or row.iloc[0]["combined"] is None:
+            if label is None or row.empty or not isinstance(row.iloc[0]["combined"], str):
                 continue
             human.append(_in_comparison_terms(label, p["shown_as_A"], p["a"]))
             machine.append(row.iloc[0]["combined"])
