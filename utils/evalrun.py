@@ -96,9 +96,10 @@ def docs_tasks(test_rows: Sequence[Mapping[str, str]], examples: Sequence[Mappin
     test_questions = {row["question"] for row in test_rows}
     pool = [(e["question"], e["answer"]) for e in examples if e["question"] not in test_questions][:shots]
     tasks = []
-    for i, row in enumerate(test_rows):
+    for row in test_rows:
         prompt = formats.rag_prompt(row["question"], row["document"])
-        tasks.append({"dataset": DOCS, "qid": f"docs-{i}", "question": row["question"], "reference": row["answer"],
+        # The id comes from the question text, so it names the same question whatever the test split.
+        tasks.append({"dataset": DOCS, "qid": f"docs-{engine.item_id(row['question'])[:10]}", "question": row["question"], "reference": row["answer"],
                       "prompts": {"zero_shot": prompt, "few_shot": _few_shot_block(pool) + prompt}})
     return tasks
 
@@ -236,6 +237,12 @@ def f1_metrics(scored: pd.DataFrame, mode: str = "zero_shot") -> list[dict]:
             out.append({"arm": row["arm"], "dataset": dataset, "f1": float(row["f1"]), "ci_low": float(row["ci_low"]),
                         "ci_high": float(row["ci_high"]), "n": int(row["n"])})
     return out
+
+
+def records(table: pd.DataFrame) -> list[dict]:
+    """A table as JSON-safe rows (NaN becomes None) for :func:`utils.report.record`."""
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in table.to_dict("records")]
 
 
 def reduction_text(pct: float) -> str:

@@ -294,5 +294,5 @@ def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
                                 runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]
-    assert models_seen == ["Anthropic Claude 3 Haiku (base)", "Anthropic Claude 3 Haiku (fine-tuned)"]
+    assert models_seen == ["Anthropic Claude 3 Haiku (base model)", "Anthropic Claude 3 Haiku (FT-N)"]
     assert results["cleanup"]["remaining"] == []

@@ -558,10 +558,12 @@ def brief_answer(request: Request, ask: Brevity, top: list[tuple[float, Unit]]) 
 # Base stand-ins differ by model size, driven by the input (our assumption, a teaching device):
 # a "large" model reads the whole context and follows an explicit answer-line format
 # ("Answer: <answer>" / "Scale: <...>"); a "small" one reads only the first SMALL_MODEL_READS
-# context units (sentences or table rows) and answers in prose whatever the format asks.
+# context units (sentences or table rows) and answers in prose whatever the format asks. Asked for a
+# short answer, a large model also adds the next sentence when it is nearly as relevant as the best.
 LARGE_BASE_MODELS = ("nova-pro", "nova-premier", "claude-sonnet", "claude-opus", "claude-3-sonnet",
                      "claude-3-5-sonnet", "llama3-3-70b", "llama3-1-70b", "llama3-1-405b", "llama3-70b")
 SMALL_MODEL_READS = 8
+LARGE_MODEL_SECOND_SENTENCE = 0.5  # share of the best sentence's relevance the next one needs to be added
 _LINE_FORMAT_ASK = re.compile(r"^\s*Answer:\s*<[^>]*>\s*$", re.MULTILINE)
 _SCALE_LINE_ASK = re.compile(r"^\s*Scale:\s*<[^>]*>\s*$", re.MULTILINE)
 
@@ -627,6 +629,9 @@ def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | No
     if ask is not None and request.units:
         summary = re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE)
         ranked = [(0.0, u) for u in request.units] if summary else _relevant(request, max(3, ask.sentences or 1))
+        if ranked and ask.sentences and is_large_model(behaviour.model_id) and len(ranked) > 1 \
+                and ranked[1][0] >= LARGE_MODEL_SECOND_SENTENCE * ranked[0][0]:
+            ask = Brevity(sentences=ask.sentences + 1)  # a large model adds the next relevant sentence
         if ranked:
             return brief_answer(request, ask, ranked)
     if re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE):
