@@ -88,6 +88,15 @@ def _few_shot_block(examples: Sequence[tuple[str, str]]) -> str:
     return f"Here are examples of good answers:\n\n{shots}\n\nNow answer the new question.\n\n"
 
 
+def with_examples(prompt: str, examples: Sequence[tuple[str, str]]) -> str:
+    """The prompt with in-context examples placed after the context and before the question, so the
+    documents or table still come first (our choice of placement)."""
+    if not examples:
+        return prompt
+    head, sep, tail = prompt.rpartition("\n\nQuestion: ")
+    return f"{head}\n\n{_few_shot_block(examples)}Question: {tail}" if sep else _few_shot_block(examples) + prompt
+
+
 def docs_tasks(test_rows: Sequence[Mapping[str, str]], examples: Sequence[Mapping[str, str]], shots: int = 3) -> list[dict]:
     """AWS-docs Q&A tasks: the seed's RAG prompt, and the same with ``shots`` in-context examples.
 
@@ -100,7 +109,7 @@ def docs_tasks(test_rows: Sequence[Mapping[str, str]], examples: Sequence[Mappin
         prompt = formats.rag_prompt(row["question"], row["document"])
         # The id comes from the question text, so it names the same question whatever the test split.
         tasks.append({"dataset": DOCS, "qid": f"docs-{engine.item_id(row['question'])[:10]}", "question": row["question"], "reference": row["answer"],
-                      "prompts": {"zero_shot": prompt, "few_shot": _few_shot_block(pool) + prompt}})
+                      "prompts": {"zero_shot": prompt, "few_shot": with_examples(prompt, pool)}})
     return tasks
 
 
@@ -123,7 +132,7 @@ def tatqa_tasks(contexts: Sequence[Mapping[str, Any]], n: int, shots: int = 3) -
         tasks.append({"dataset": TATQA, "qid": qa["uid"], "question": qa["question"],
                       "reference": evaluation.tatqa_reference_text(qa),
                       "gold": {k: qa[k] for k in ("answer", "answer_type", "scale")},
-                      "prompts": {"zero_shot": prompt, "few_shot": _few_shot_block(examples) + prompt}})
+                      "prompts": {"zero_shot": prompt, "few_shot": with_examples(prompt, examples)}})
     return tasks
 
 
