@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
 
-from utils import engine, evalrun, judging
+from utils import engine, judging
 from utils.sandbox.messages import Prompt
 from utils.sandbox.standins import ModelBehaviour, generate
 
@@ -186,30 +186,3 @@ def test_shipped_labels_file_is_well_formed():
     rows = [json.loads(line) for line in lines]
     assert len(rows) >= 20 and all(r["label"] in judging.HUMAN_LABELS and r["answer_A"] and r["answer_B"] for r in rows)
     assert len({r["pair_id"] for r in rows}) == len(rows)
-
-
-# ------------------------------------------------------------------------------ evalrun
-
-
-def test_serving_targets_per_arm_mapping_then_single_deployment():
-    values = {"serving": {"ft_n": "arn:ft_n", "ft_n_3n": {"arn": "arn:syn"}, "ft_4n": {}},
-              "endpoint_arn": "arn:single", "deploy_arm": "ft_n_3n"}
-    assert evalrun.serving_targets(values, "nova", "pro") == {"base": "nova", "ft_n": "arn:ft_n",
-                                                              "ft_n_3n": "arn:syn", "comparison": "pro"}
-    single = {"endpoint_arn": "arn:single", "deploy_arm": "ft_n"}
-    assert evalrun.serving_targets(single, "nova") == {"base": "nova", "ft_n": "arn:single"}
-    arms = {"ft_4n": {"status": "Completed"}, "ft_n": {"status": "Completed"}, "base": {"status": "NoJob"}}
-    assert evalrun.missing_arms(evalrun.serving_targets(single, "nova"), arms) == ["ft_4n"]
-
-
-def test_token_reduction_reads_more_tokens_when_negative():
-    assert evalrun.reduction_text(35.0) == "35.0 % fewer tokens"
-    assert evalrun.reduction_text(-12.0) == "12.0 % more tokens"
-
-
-def test_f1_table_paired_difference():
-    rows = [{"dataset": "aws_docs_qa", "mode": "zero_shot", "qid": f"q{i}", "arm": arm, "f1": f1}
-            for i in range(10) for arm, f1 in (("base", 0.5), ("ft_n", 0.5 + (0.2 if i % 2 else 0.0)))]
-    table = evalrun.f1_table(pd.DataFrame(rows), "aws_docs_qa").set_index("arm")
-    assert table.loc["ft_n", "vs_base_points"] == 10.0 and table.loc["ft_n", "vs_base_relative_pct"] == 20.0
-    assert 0 < table.loc["ft_n", "diff_ci_low"] <= 10.0 <= table.loc["ft_n", "diff_ci_high"] <= 20.0
