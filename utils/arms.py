@@ -362,6 +362,99 @@ def describe_curves(frames: Mapping[str, pd.DataFrame], tolerance: float = 0.05)
             "Raise the learning rate or the epochs, or check that the data teaches something new.")
 
 
+def epoch_curves(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per-epoch losses (epochs 1-based): mean training loss, and the epoch's last validation loss.
+
+    Our assumption: a checkpoint is kept at the end of each epoch, so the last evaluation of an
+    epoch is that epoch's validation loss (AWS's early-stopping example works on one validation
+    loss per epoch). ``epoch_number`` may start at 0 or 1 in the CSVs; it is renumbered from 1.
+    """
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    columns = ["epoch", "training_loss", "validation_loss"]
+    if training.empty or "epoch_number" not in training:
+        return pd.DataFrame(columns=columns)
+    first = int(training["epoch_number"].min())
+    if not validation.empty and "epoch_number" in validation:
+        first = min(first, int(validation["epoch_number"].min()))
+    out = training.groupby("epoch_number")["training_loss"].mean().rename("training_loss").to_frame()
+    if not validation.empty and "epoch_number" in validation:
+        out = out.join(validation.groupby("epoch_number")["validation_loss"].last(), how="outer")
+    else:
+        out["validation_loss"] = float("nan")
+    out = out.reset_index()
+    out["epoch"] = out["epoch_number"].astype(int) - first + 1
+    return out[columns]
+
+
+def curve_marks(frames: Mapping[str, pd.DataFrame], base_model: str,
+                hyperparameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The epochs to mark on an arm's curves: best checkpoint, and early stopping where the family has it.
+
+    With ``earlyStoppingThreshold``/``earlyStoppingPatience`` (the family's defaults unless set),
+    :func:`utils.customization.early_stopping` on the per-epoch validation losses gives both the
+    stop and the best epoch; otherwise the best epoch is the one with the lowest validation loss.
+    ``note`` says it in a sentence.
+    """
+    hp = {h.name: h.default for h in models.HYPERPARAMETERS.get(models.family_of(base_model), ())}
+    hp.update(hyperparameters or {})
+    planned = int(float(hp.get("epochCount", 1)))
+    per_epoch = epoch_curves(frames)
+    losses = per_epoch.dropna(subset=["validation_loss"])
+    run = int(per_epoch["epoch"].max()) if not per_epoch.empty else 0
+    marks: dict[str, Any] = {"epochs_planned": planned, "epochs_run": run, "best_epoch": None, "stopped_epoch": None,
+                             "early_stopping": "earlyStoppingPatience" in hp}
+    if losses.empty:
+        marks["note"] = "No validation loss per epoch: no best checkpoint to mark (give 02 a validation set)."
+        return marks
+    values = losses["validation_loss"].tolist()
+    if marks["early_stopping"]:
+        threshold, patience = float(hp["earlyStoppingThreshold"]), int(float(hp["earlyStoppingPatience"]))
+        stopped, best = customization.early_stopping(values, threshold, patience)
+        marks["stopped_epoch"] = int(losses["epoch"].iloc[stopped - 1])
+        marks["best_epoch"] = int(losses["epoch"].iloc[best - 1])
+        ended = (f"stopped training after epoch {marks['stopped_epoch']} of {planned}"
+                 if run < planned else f"did not stop early (all {planned} epochs ran)")
+        marks["note"] = (f"Early stopping (threshold {threshold:g}, patience {patience}) {ended}; "
+                         f"best checkpoint: epoch {marks['best_epoch']} (validation loss {min(values[:stopped]):.3f}).")
+    else:
+        marks["best_epoch"] = int(losses["epoch"].iloc[values.index(min(values))])
+        marks["note"] = (f"Lowest validation loss at epoch {marks['best_epoch']} of {run} ({min(values):.3f}); "
+                         "this family has no early stopping, so the custom model is the last epoch's (our assumption).")
+    return marks
+
+
+def plot_curves(frames: Mapping[str, pd.DataFrame], marks: Mapping[str, Any], title: str = "Loss"):
+    """Training and validation loss against step (left) and epoch (right), the best and stop epochs marked."""
+    import matplotlib.pyplot as plt
+
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    fig, (by_step, by_epoch) = plt.subplots(1, 2, figsize=(11, 3.6))
+    if not training.empty:
+        by_step.plot(training["step_number"], training["training_loss"], lw=1, label="training loss")
+    if not validation.empty:
+        by_step.plot(validation["step_number"], validation["validation_loss"], "o-", ms=3, label="validation loss")
+    by_step.set(xlabel="step", ylabel="loss", title="per step")
+    per_epoch = epoch_curves(frames)
+    if not per_epoch.empty:
+        by_epoch.plot(per_epoch["epoch"], per_epoch["training_loss"], "s-", label="training loss (epoch mean)")
+        with_val = per_epoch.dropna(subset=["validation_loss"])
+        by_epoch.plot(with_val["epoch"], with_val["validation_loss"], "o-", label="validation loss (end of epoch)")
+        if marks.get("best_epoch"):
+            best = with_val.loc[with_val["epoch"] == marks["best_epoch"], "validation_loss"]
+            by_epoch.plot([marks["best_epoch"]], best, marker="*", ms=16, ls="none", color="gold", mec="black",
+                          label=f"best checkpoint (epoch {marks['best_epoch']})")
+        if marks.get("stopped_epoch") and marks.get("epochs_run", 0) < marks.get("epochs_planned", 0):
+            by_epoch.axvline(marks["stopped_epoch"], color="red", ls="--",
+                             label=f"early stop (epoch {marks['stopped_epoch']} of {marks['epochs_planned']})")
+        by_epoch.set_xticks(per_epoch["epoch"].tolist())
+    by_epoch.set(xlabel="epoch", ylabel="loss", title="per epoch")
+    for ax in (by_step, by_epoch):
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------
 # Records and plans per arm
 # --------------------------------------------------------------------------------------
