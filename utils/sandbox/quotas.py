@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 SERVICE_CODE = "bedrock"
@@ -128,8 +128,17 @@ def _no_such_service(code: str) -> tuple[int, Headers, bytes]:
     return _error("NoSuchResourceException", f"The request failed because the specified service {code} does not exist.")
 
 
-def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[int, Headers, bytes]:
-    """Answer one Service Quotas request given as a WSGI environ."""
+def _applied(values: dict[str, float] | None) -> tuple[Quota, ...]:
+    return tuple(replace(q, value=values[q.code]) if values and q.code in values else q for q in QUOTAS)
+
+
+def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT,
+           applied: dict[str, float] | None = None) -> tuple[int, Headers, bytes]:
+    """Answer one Service Quotas request given as a WSGI environ.
+
+    ``applied`` overrides the applied value of quotas by code (the sandbox's knobs); the AWS
+    default values (``GetAWSDefaultServiceQuota``) stay as listed.
+    """
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     operation = target.removeprefix(TARGET_PREFIX)
     try:
@@ -144,13 +153,13 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[
             return _error("IllegalArgumentException", "ServiceCode and QuotaCode are required.")
         if service != SERVICE_CODE:
             return _no_such_service(service)
-        quota = next((q for q in QUOTAS if q.code == request["QuotaCode"]), None)
+        default = operation == "GetAWSDefaultServiceQuota"
+        quota = next((q for q in (QUOTAS if default else _applied(applied)) if q.code == request["QuotaCode"]), None)
         if quota is None:
             return _error(
                 "NoSuchResourceException",
                 f"The request failed because the specified quota {request['QuotaCode']} does not exist.",
             )
-        default = operation == "GetAWSDefaultServiceQuota"
         return _ok({"Quota": _shape(quota, region, account, default=default)})
 
     if operation in {"ListServiceQuotas", "ListAWSDefaultServiceQuotas"}:
@@ -167,8 +176,8 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[
         if not isinstance(token, str) or not token.isdigit() or int(token) > len(QUOTAS):
             return _error("InvalidPaginationTokenException", "Invalid pagination token.")
         start = int(token)
-        page = QUOTAS[start:start + max_results]
         default = operation == "ListAWSDefaultServiceQuotas"
+        page = (QUOTAS if default else _applied(applied))[start:start + max_results]
         payload: dict[str, Any] = {"Quotas": [_shape(q, region, account, default=default) for q in page]}
         if start + max_results < len(QUOTAS):
             payload["NextToken"] = str(start + max_results)
