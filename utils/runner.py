@@ -66,8 +66,11 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return pm.inspect_notebook(str(notebook))
 
 
-def _split_assignments(text: str) -> list[str]:
-    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes."""
+def _split_assignments(text: str, comma: bool = False) -> list[str]:
+    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes.
+
+    With ``comma``, split on commas instead and keep empty pieces (``1,,2`` -> ["1", "", "2"]).
+    """
     tokens, current, depth, quote = [], "", 0, ""
     for char in text:
         if quote:
@@ -78,15 +81,15 @@ def _split_assignments(text: str) -> list[str]:
             depth += 1
         elif char in "]})":
             depth -= 1
-        elif char.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
+        elif depth == 0 and (char == "," if comma else char.isspace()):
+            if current or comma:
+                tokens.append(current.strip())
             current = ""
             continue
         current += char
     if quote or depth:
         raise SystemExit(f"Unbalanced quotes or brackets in parameters: {text!r}")
-    return tokens + ([current] if current else [])
+    return tokens + ([current.strip()] if current or comma else [])
 
 
 def _literal(raw: str) -> Any:
@@ -214,22 +217,7 @@ def parse_sweep(text: str, declared: dict[str, Any]) -> tuple[dict[str, list[Any
 
 def _split_commas(raw: str) -> list[str]:
     """``1e-5,2e-5`` -> ["1e-5", "2e-5"]; commas inside quotes or brackets stay (``{"a": 1, "b": 2}``)."""
-    values, current, depth, quote = [], "", 0, ""
-    for char in raw:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{(":
-            depth += 1
-        elif char in "]})":
-            depth -= 1
-        elif char == "," and depth == 0:
-            values.append(current.strip())
-            current = ""
-            continue
-        current += char
-    values.append(current.strip())
+    values = _split_assignments(raw, comma=True)
     if any(not v for v in values):
         raise SystemExit(f"--sweep: empty value in {raw!r}; separate values with single commas.")
     return values
