@@ -120,3 +120,11 @@ def test_later_notebooks_refuse_an_arm_that_did_not_complete():
         arms.completed_arm({"ft_4n": {"status": "InProgress"}}, "ft_4n", "05_deployment")
     with pytest.raises(JobFailed, match="no arm 'ft_4n'"):
         arms.completed_arm(results, "ft_4n", "05_deployment")
+
+
+def test_panel_mode_watches_from_a_thread_and_returns_the_jobs(monkeypatch, capsys):
+    bedrock = FakeBedrock(limit=2, polls=2)
+    monkeypatch.setattr(arms.aws, "client", lambda *a, **k: bedrock)
+    done = arm_monitor.watch(three_jobs(), quota=2, live_panel="on", poll_s=0)
+    assert [j.status for j in done] == ["Completed"] * 3 and bedrock.creates == ["job-ft_n", "job-ft_4n", "job-ft_n_3n"]
+    assert "Completed (" not in capsys.readouterr().out  # the status lines went to the panel, not to the cell
