@@ -322,7 +322,7 @@ class SandboxApp:
         if scope is not None and scope[1] == "servicequotas" and self.quotas is not None:
             # The applied value of the job quota is the knob the customization jobs enforce.
             applied = {self.quotas.CONCURRENT_CUSTOMIZATION_JOBS: self.bedrock.config.concurrent_customization_jobs}
-            status, headers, body = self.quotas.handle(environ, applied=applied)
+            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults, applied=applied)
             start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers))
             return [body]
         if scope is not None and scope[1] == "iam":
