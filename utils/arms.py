@@ -82,6 +82,20 @@ def parse_arms(arms: str | Sequence[str]) -> list[str]:
     return [a for a in ARMS if a in names]
 
 
+def without_missing_synthetic(chosen: Sequence[str], synthetic: Sequence[Any], arms: str | Sequence[str]) -> list[str]:
+    """``chosen`` less FT-N+3N when 03 has written no synthetic pairs and the arms were not named explicitly.
+
+    With ``arms="all"`` (the default) a run whose 03 generated nothing (for example 03 left at
+    ``confirm_spend=False``) drops that arm and says so; an explicit ``ft_n_3n`` still gets
+    :func:`build_arm_data`'s refusal, so nobody asks for the arm and silently trains without it.
+    """
+    explicit = not (isinstance(arms, str) and arms.strip() in ("", "all"))
+    if "ft_n_3n" in chosen and not synthetic and not explicit:
+        print("ft_n_3n dropped: 03 has written no synthetic pairs yet (rerun 03 with confirm_spend=True to add this arm).")
+        return [arm for arm in chosen if arm != "ft_n_3n"]
+    return list(chosen)
+
+
 def arm_sizes(arm: str, n_originals: int) -> tuple[int, int]:
     """(original records, synthetic records) an arm trains on."""
     return {"base": (0, 0), "ft_n": (n_originals, 0), "ft_4n": (4 * n_originals, 0),
