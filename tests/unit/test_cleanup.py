@@ -127,7 +127,8 @@ def ours_in_sandbox(workshop_id: str) -> list[str]:
     found = [f for f in found if f.startswith(prefix)]
     found += [r["RoleName"] for r in iam_client.list_roles()["Roles"] if r["RoleName"].startswith(
         f"AmazonBedrockWorkshop-{workshop_id}-")]
-    found += [p["PolicyName"] for p in iam_client.list_policies(Scope="Local")["Policies"]]
+    found += [p["PolicyName"] for p in iam_client.list_policies(Scope="Local")["Policies"] if p["PolicyName"].startswith(
+        f"AmazonBedrockWorkshop-{workshop_id}-")]
     return found
 
 
