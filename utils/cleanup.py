@@ -467,6 +467,22 @@ def _retry(call: Callable[[], Any], *, poll_s: float, log: Log, what: str) -> An
     raise AssertionError("unreachable")
 
 
+# Kind -> (operation, parameter, outcome) of a stop or delete that takes effect at once.
+_ONE_CALL = {
+    "customization-job": ("stop_model_customization_job", "jobIdentifier", "stopped"),
+    "batch-job": ("stop_model_invocation_job", "jobIdentifier", "stopped"),
+    "custom-model": ("delete_custom_model", "modelIdentifier", "deleted"),
+    "imported-model": ("delete_imported_model", "modelIdentifier", "deleted"),
+}
+# Kind -> (delete, describe, parameter) of an asynchronous delete, waited out until describe says not found.
+_ASYNC_DELETE = {
+    "custom-model-deployment": ("delete_custom_model_deployment", "get_custom_model_deployment",
+                                "customModelDeploymentIdentifier"),
+    "provisioned-throughput": ("delete_provisioned_model_throughput", "get_provisioned_model_throughput",
+                               "provisionedModelId"),
+}
+
+
 def _act(resource: Resource, poll_s: float, wait_s: float, log: Log) -> str:
     from utils import iam as iam_utils
     from utils import s3 as s3_utils
@@ -478,41 +494,28 @@ def _act(resource: Resource, poll_s: float, wait_s: float, log: Log) -> str:
     def retry(call: Callable[[], Any]) -> Any:
         return _retry(call, poll_s=poll_s, log=log, what=f"{kind} {resource.name}")
 
-    if kind == "customization-job":
-        retry(lambda: bedrock.stop_model_customization_job(jobIdentifier=ident))
-        return "stopped"
-    if kind == "batch-job":
-        retry(lambda: bedrock.stop_model_invocation_job(jobIdentifier=ident))
-        return "stopped"
+    if kind in _ONE_CALL:
+        operation, parameter, outcome = _ONE_CALL[kind]
+        retry(lambda: getattr(bedrock, operation)(**{parameter: ident}))
+        return outcome
+    if kind in _ASYNC_DELETE:
+        operation, describe, parameter = _ASYNC_DELETE[kind]
+        retry(lambda: getattr(bedrock, operation)(**{parameter: ident}))
+        wait_gone(lambda: getattr(bedrock, describe)(**{parameter: ident}), poll_s=poll_s, timeout_s=wait_s)
+        return "deleted"
     if kind == "evaluation-job":
         if resource.action.startswith("stop"):
             retry(lambda: bedrock.stop_evaluation_job(jobIdentifier=ident))
-        # A job still Stopping answers ValidationException/ConflictException; wait for Stopped.
+        # A job still Stopping cannot be deleted yet (BatchDeleteEvaluationJob answers it in
+        # ``errors``): ask again until it has stopped.
         deadline = time.monotonic() + wait_s
         while True:
-            answer = bedrock.batch_delete_evaluation_job(jobIdentifiers=[ident])
-            errors = answer.get("errors") or []
+            errors = bedrock.batch_delete_evaluation_job(jobIdentifiers=[ident]).get("errors") or []
             if not errors:
                 return "deleted"
             if time.monotonic() > deadline:
                 return f"error: {errors[0].get('code')}: {errors[0].get('message')}"
             time.sleep(poll_s)
-    if kind == "custom-model-deployment":
-        retry(lambda: bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=ident))
-        wait_gone(lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=ident),
-                  poll_s=poll_s, timeout_s=wait_s)
-        return "deleted"
-    if kind == "provisioned-throughput":
-        retry(lambda: bedrock.delete_provisioned_model_throughput(provisionedModelId=ident))
-        wait_gone(lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=ident),
-                  poll_s=poll_s, timeout_s=wait_s)
-        return "deleted"
-    if kind == "custom-model":
-        retry(lambda: bedrock.delete_custom_model(modelIdentifier=ident))
-        return "deleted"
-    if kind == "imported-model":
-        retry(lambda: bedrock.delete_imported_model(modelIdentifier=ident))
-        return "deleted"
     if kind == "iam-role":
         gone = not retry(lambda: iam_utils.delete_role(ident.rsplit("/", 1)[-1], region=region))
         return "already gone" if gone else "deleted"

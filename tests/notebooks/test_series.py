@@ -264,8 +264,9 @@ def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
     free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
     # Claude 3 Haiku needs at least 32 training records per job: the replay trains FT-N with N = 32.
+    # base and FT-N need no synthetic pairs, so the run does not ask 03's teacher for any.
     results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3,
-                                 "arms": "base,ft_n", "n_originals": 32},
+                                 "arms": "base,ft_n", "n_originals": 32, "use_synthetic": False},
                                 runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.unit.conftest import sandbox_environment
+from tests.unit.test_deployment import _wait_model as wait_for_model
 from utils import aws, cleanup, formats, iam, models, s3
 from utils.state import WorkshopState, name, tags
 
@@ -105,15 +106,6 @@ def test_audit_waits_out_a_stopping_job_instead_of_reporting_it(slow_sandbox_env
     assert messages and "bedrock-ws-stop-ft" in messages[0]
 
 
-def wait_for_job(job: str) -> dict:
-    bedrock = aws.client("bedrock", REGION)
-    deadline = time.monotonic() + 30
-    while (described := bedrock.get_model_customization_job(jobIdentifier=job))["status"] == "InProgress":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    return described
-
-
 def ours_in_sandbox(workshop_id: str) -> list[str]:
     """Every resource named for this workshop that the sandbox still holds (job records excepted)."""
     bedrock, s3_client, iam_client = (aws.client(s, REGION) for s in ("bedrock", "s3", "iam"))
@@ -143,8 +135,7 @@ def test_tags_alone_clean_everything_billable(sandbox_env, state_file):
     for _ in range(3):  # several versions and a delete marker
         s3_client.put_object(Bucket=state.bucket, Key="notes.txt", Body=b"x")
     s3_client.delete_object(Bucket=state.bucket, Key="notes.txt")
-    model = wait_for_job(start_job(state, jobTags=[{"key": k, "value": v} for k, v in tags("lost").items()]))[
-        "outputModelArn"]
+    model = wait_for_model(start_job(state, jobTags=[{"key": k, "value": v} for k, v in tags("lost").items()]))
     bedrock.create_custom_model_deployment(modelDeploymentName=name("lost", "endpoint"), modelArn=model,
                                            tags=[{"key": k, "value": v} for k, v in tags("lost").items()])
     bedrock.create_provisioned_model_throughput(provisionedModelName=name("lost", "pt"), modelId=model, modelUnits=1,
