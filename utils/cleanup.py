@@ -206,9 +206,15 @@ def _list_bedrock(workshop_id: str, region: str, notes: list[str]) -> list[Resou
         try:
             items = list(_pages(bedrock, operation, key, nameContains=prefix))
         except ClientError as err:
+            action = "bedrock:" + "".join(part.capitalize() for part in operation.split("_"))
+            if aws.error_code(err) in ("AccessDenied", "AccessDeniedException"):
+                # The workshop's caller policy (iam-policies/notebook-caller.json) grants the list
+                # calls for what the series creates; the series creates no imported models.
+                notes.append(f"{kind}s not checked: the caller may not call {action}; check them in the console.")
+                continue
             if not _unsupported(err):
                 raise
-            notes.append(f"{kind}s not checked: this endpoint does not offer {operation} "
+            notes.append(f"{kind}s not checked: this endpoint does not offer {action} "
                          f"({aws.error(err)[1][:120]}).")
             continue
         for item in items:
@@ -630,7 +636,7 @@ def wait_out_stopping(
 
 def audit_resources(
     workshop_id: str, region: str, *, stopping_timeout_s: float = STOPPING_TIMEOUT_S, poll_s: float = 10,
-    log: Log = print,
+    log: Log = print, notes: list[str] | None = None,
 ) -> list[Resource]:
     """Everything of this workshop that still exists and is not history, found by listing (read-only).
 
@@ -640,7 +646,7 @@ def audit_resources(
     """
     bedrock = _client("bedrock", region)
     wait_out_stopping(bedrock, name(workshop_id, "") + "-", timeout_s=stopping_timeout_s, poll_s=poll_s, log=log)
-    found = discover(workshop_id, region)
+    found = discover(workshop_id, region, notes=notes)
     remaining = []
     running = {"customization-job": RUNNING_JOB, "batch-job": RUNNING_BATCH, "model-import-job": RUNNING_IMPORT}
     for resource in found:
@@ -705,11 +711,12 @@ def fail_if_remaining(remaining: list[Resource], *, expected: tuple[str, ...] = 
         + "\n".join(lines))
 
 
-def audit_markdown(remaining: list[Resource], expected: tuple[str, ...] = ()) -> str:
-    """The audit as Markdown: one row per leftover with its manual fix, or the all-clear."""
+def audit_markdown(remaining: list[Resource], expected: tuple[str, ...] = (), notes: list[str] = ()) -> str:
+    """The audit as Markdown: one row per leftover with its manual fix, or the all-clear (and what was not checked)."""
+    unchecked = "".join(f"\n- {note}" for note in notes)
     if not remaining:
-        return "**Audit: nothing of this workshop remains.**"
+        return "**Audit: nothing of this workshop remains.**" + unchecked
     rows = ["| resource | billable | manual fix |", "|---|---|---|"]
     rows += [f"| {_md(r.line)}{' (kept on purpose)' if r.line in expected else ''} | "
              f"{_md(r.cost) if r.billable else 'no'} | `{_md(r.fix)}` |" for r in remaining]
-    return f"**Audit: {len(remaining)} resource(s) of this workshop still exist**\n\n" + "\n".join(rows)
+    return f"**Audit: {len(remaining)} resource(s) of this workshop still exist**\n\n" + "\n".join(rows) + unchecked
