@@ -404,14 +404,14 @@ def _price(resource: Resource, overrides: dict[str, float] | None) -> None:
             _base_key(details) or "unknown", hours=1, model_units=max(1, int(details.get("modelUnits") or 1)),
             price_overrides=overrides, region=resource.region)
         resource.cost = (f"{costs.GAP_MESSAGE} ({', '.join(estimate.gaps)}); billed per hour" if estimate.total is None
-                         else f"${estimate.total:,.2f}/hour")
+                         else f"${estimate.total:,.2f}/hour" + _unbilled_label(estimate.items))
         if details.get("commitmentDuration"):
             resource.cost += f"; {details['commitmentDuration']} commitment billed to its end"
     elif kind == "custom-model":
         pricer = costs._Pricer(resource.region, overrides)
         item = costs._storage(pricer, costs.price_model(_base_key(details) or "unknown"), 1)
         resource.cost = (f"{costs.GAP_MESSAGE} ({item.price_key}); billed per month" if item.unit_price is None
-                         else f"${item.unit_price:,.2f}/month storage")
+                         else f"${item.unit_price:,.2f}/month storage" + _unbilled_label([item]))
     elif kind == "imported-model":
         row = costs.find_row("cmi_storage_month", "*", resource.region)
         resource.cost = f"${row.value:,.2f}/month per model unit" if row and row.value is not None else costs.GAP_MESSAGE
@@ -423,6 +423,14 @@ def _price(resource: Resource, overrides: dict[str, float] | None) -> None:
         resource.cost = "training tokens processed until it stops"
     elif resource.action.startswith("stop"):
         resource.cost = "tokens processed until it stops"
+
+
+def _unbilled_label(items: list[Any]) -> str:
+    """Says so when a price gap counted as $0 because the endpoint bills nothing (utils/costs.py)."""
+    from utils import costs
+
+    return " (no sourced price; $0 on this unbilled endpoint)" if any(
+        costs.UNBILLED_ENV in (item.source or "") for item in items) else ""
 
 
 def plan_rows(resources: list[Resource]) -> list[dict[str, str]]:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.conftest import sandbox_environment
 from tests.unit.test_deployment import _wait_model as wait_for_model
-from utils import aws, cleanup, formats, iam, models, s3
+from utils import aws, cleanup, costs, formats, iam, models, s3
 from utils.state import WorkshopState, name, tags
 
 REGION = "us-east-1"
@@ -125,7 +125,7 @@ def ours_in_sandbox(workshop_id: str) -> list[str]:
 
 
 @pytest.mark.parametrize("state_file", ["deleted", "truncated"])
-def test_tags_alone_clean_everything_billable(sandbox_env, state_file):
+def test_tags_alone_clean_everything_billable(sandbox_env, state_file, monkeypatch):
     """With the state file lost or broken, discovery by tag finds the model, the deployment, the
     Provisioned Throughput, the role, its policy, the boundary and the versioned bucket, and
     cleanup deletes them all; a second run is a clean no-op."""
@@ -153,7 +153,10 @@ def test_tags_alone_clean_everything_billable(sandbox_env, state_file):
     assert {r.source for r in plan} == {"tags"}
     assert kinds["custom-model"].cost == "$1.95/month storage"
     throughput = kinds["provisioned-throughput"]
-    assert throughput.cost.endswith("(pt_hour_nocommit:nova-lite); billed per hour")  # a gap stays a gap
+    assert throughput.cost == "$0.00/hour (no sourced price; $0 on this unbilled endpoint)"  # the sandbox bills nothing
+    monkeypatch.delenv(costs.UNBILLED_ENV)
+    cleanup._price(throughput, None)
+    assert throughput.cost.endswith("(pt_hour_nocommit:nova-lite); billed per hour")  # on AWS a gap stays a gap
     cleanup._price(throughput, {"pt_hour_nocommit:nova-lite": 20.5})
     assert throughput.cost == "$20.50/hour"
     assert kinds["customization-job"].action == cleanup.KEEP_RECORD
