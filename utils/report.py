@@ -203,6 +203,18 @@ def _sweep_section(sweep: dict[str, Any] | None) -> str:
                + html.escape(" ".join(f"{a}={best[a]}" for a in sweep.get("grid", {}))) + ".</p>") if best else ""
     return (f"<h2>Hyperparameter sweep</h2><p><code>{command}</code>, arms <code>{html.escape(str(sweep.get('arms')))}</code>: "
             f"one run of 04_fine_tuning per grid point.</p>{verdict}{_table(_sweep_table(sweep))}{_sweep_plot(sweep)}")
+def _cleanup_section(truth: dict[str, Any]) -> str:
+    """The audit's verdict: "Nothing billable remains" only when an audit ran and found nothing."""
+    remaining = truth.get("remaining", [])
+    by = html.escape(str(truth.get("by", "")))
+    if not truth.get("audited"):
+        reason = html.escape(str(truth.get("error") or "the run ended before any audit"))
+        return (f'<p class="notice"><strong>Not audited</strong> ({reason}): resources of this run may still '
+                "exist and bill. Run 07_cleanup.</p>")
+    if not remaining:
+        return f"<p>Nothing billable remains (audit by {by}).</p>"
+    return (f'<p class="notice"><strong>{len(remaining)} resource(s) remain</strong> (audit by {by}). '
+            "Run 07_cleanup to delete them.</p>" + _table([{"resource": r} for r in remaining]))
 
 
 def render_html(results: dict[str, Any]) -> str:
@@ -212,7 +224,7 @@ def render_html(results: dict[str, Any]) -> str:
     notice = f'<p class="notice"><strong>{html.escape(SANDBOX_NOTICE)}</strong></p>' if sandbox else ""
     notebooks = _table(
         [
-            {"notebook": nb["name"], "status": nb["status"], "seconds": nb["seconds"]}
+            {"notebook": nb["name"], "status": nb["status"], "seconds": nb["seconds"], "detail": nb.get("detail", "")}
             for nb in results.get("notebooks", [])
         ]
     )
@@ -222,11 +234,7 @@ def render_html(results: dict[str, Any]) -> str:
         if not isinstance(v, dict | list) and not k.startswith("_")
     }
     headline_rows = [{"metric": k, "value": v} for k, v in sorted(headline.items())]
-    remaining = results.get("cleanup", {}).get("remaining", [])
-    cleanup = (
-        "<p>Nothing billable remains.</p>" if not remaining
-        else _table([{"resource": r} for r in remaining])
-    )
+    cleanup = _cleanup_section(results.get("cleanup", {}))
     style = (
         "body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;"
@@ -237,7 +245,8 @@ def render_html(results: dict[str, Any]) -> str:
 <html><head><meta charset="utf-8"><title>Workshop run {html.escape(str(results.get('run_id', '')))}</title>
 <style>{style}</style></head><body>
 <h1>Bedrock fine-tuning workshop: run report</h1>
-<p>Run <code>{html.escape(str(results.get('run_id', '')))}</code> on backend
+<p>Run <code>{html.escape(str(results.get('run_id', '')))}</code>:
+<strong>{html.escape(str(results.get('status', '')))}</strong>, on backend
 <strong>{html.escape(str(results.get('backend', '')))}</strong>,
 profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 {notice}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import itertools
 import json
 import os
@@ -43,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from utils import costs, report
-from utils.state import REPO_ROOT
+from utils.state import REPO_ROOT, StateFileError, WorkshopState, validate_workshop_id
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
@@ -182,9 +183,77 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
     known = set().union(*declared_by_nb.values()) if declared_by_nb else set()
     unknown = sorted(set(overrides) - known)
     if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SystemExit(
-            f"Unknown parameter(s) {unknown}. Declared parameters: {sorted(known)}"
+            f"Unknown parameter(s) {', '.join(hints)}; nothing was run. Declared parameters: {sorted(known)}"
         )
+    if "workshop_id" in overrides:
+        try:
+            validate_workshop_id(str(overrides["workshop_id"]))
+        except ValueError as err:
+            raise SystemExit(f"{err} Nothing was run.") from None
+
+
+STEP_PREFIX = "step_"  # notebooks record {"asked", "done", "detail"} under step_<name>
+EXIT_CODES = {"ok": 0, "failed": 1, "skipped-step": 2, "incomplete": 1}
+
+
+def skipped_steps(recorded: dict[str, Any]) -> list[str]:
+    """Details of the steps a notebook was asked to do but did not (``step_*`` records)."""
+    return [f"{key[len(STEP_PREFIX):]}: {value.get('detail') or 'did nothing'}"
+            for key, value in sorted(recorded.items())
+            if key.startswith(STEP_PREFIX) and isinstance(value, dict) and value.get("asked") and not value.get("done")]
+
+
+def error_line(exc: BaseException) -> str:
+    """The last line of a notebook's error as Python prints it: ``Name: message`` (first line of the message)."""
+    name = getattr(exc, "ename", None) or type(exc).__name__
+    value = str(getattr(exc, "evalue", None) if getattr(exc, "ename", None) else exc).strip()
+    return f"{name}: {value.splitlines()[0] if value else ''}"[:500]
+
+
+def series_status(notebooks: list[dict[str, Any]], expected: int) -> str:
+    """``ok`` only when every notebook ran and is ok; else ``failed``, ``skipped-step`` or ``incomplete``."""
+    statuses = [nb["status"] for nb in notebooks]
+    if "failed" in statuses:
+        return "failed"
+    if "skipped-step" in statuses:
+        return "skipped-step"
+    return "ok" if len(statuses) == expected else "incomplete"
+
+
+def _declared_default(declared: dict[str, dict[str, Any]], name: str) -> Any:
+    for params in declared.values():
+        if name in params:
+            return _literal(str(params[name].get("default")))
+    return None
+
+
+def cleanup_truth(metrics: dict[str, Any], overrides: dict[str, Any],
+                  declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What remains of the run's workshop: 07's own audit, or else a read-only audit run here.
+
+    Runs with the run's environment still in place (sandbox endpoint or AWS credentials).
+    """
+    if "cleanup_remaining" in metrics:
+        return {"audited": True, "by": "07_cleanup", "remaining": list(metrics["cleanup_remaining"]),
+                "status": metrics.get("cleanup_status", "")}
+    from utils import aws, cleanup, models
+
+    workshop_id = str(overrides.get("workshop_id") or _declared_default(declared, "workshop_id") or "demo")
+    try:
+        try:
+            state = WorkshopState.load(workshop_id)
+        except StateFileError:
+            state = WorkshopState(workshop_id=workshop_id)
+        region = state.region or aws.configured_region(models.profile(state.profile or models.DEFAULT_PROFILE).region)
+        remaining = cleanup.audit(workshop_id, region, stopping_timeout_s=0, log=lambda _: None)
+    except Exception as exc:  # noqa: BLE001 - an audit that cannot run is reported, never hidden
+        return {"audited": False, "by": "runner", "remaining": [], "error": error_line(exc)}
+    return {"audited": True, "by": "runner (read-only audit; 07_cleanup did not run)", "remaining": remaining}
 
 
 MAX_SWEEP_POINTS = 12  # our choice: a sweep is a lesson in reading curves, not a tuning service
@@ -337,7 +406,7 @@ def run_series(
 
     results: dict[str, Any] = {
         "run_id": run_id, "backend": backend, "notebooks": [], "metrics": {},
-        "cleanup": {"remaining": []},
+        "cleanup": {"audited": False, "remaining": []},
     }
     if sweep is not None:
         results["sweep"] = {"command": sweep, "grid": grid, "arms": overrides["arms"], "rows": []}
@@ -360,7 +429,7 @@ def run_series(
                 output = run_dir / f"{label}.ipynb"
                 kernel_log = run_dir / f"{label}.kernel.log"
                 start = time.perf_counter()
-                status = "ok"
+                status, detail = "ok", ""
                 try:
                     pm.execute_notebook(
                         str(notebook), str(output), parameters=params, kernel_name=KERNEL,
@@ -369,28 +438,34 @@ def run_series(
                         kernel_manager_class=kernel_manager_with_log(kernel_log),
                     )
                 except Exception as exc:  # noqa: BLE001 - report, then stop the series
-                    status = "failed"
+                    status, detail = "failed", error_line(exc)
                     log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
                     log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
                 if kernel_log.exists() and not kernel_log.stat().st_size:
                     kernel_log.unlink()  # keep only logs with something in them
                 seconds = round(time.perf_counter() - start, 2)
-                results["notebooks"].append({"name": label, "status": status, "seconds": seconds})
-                collected = report.collect(output) if output.exists() else {}
-                results["metrics"].update(collected)
-                log(f"  {label:<24} {status:<7} {seconds:6.1f} s" + (f"  {point_label(point)}" if point else ""))
+                recorded = report.collect(output) if output.exists() else {}
+                skipped = skipped_steps(recorded)
+                if status == "ok" and skipped:
+                    status, detail = "skipped-step", "; ".join(skipped)
+                results["notebooks"].append({"name": label, "status": status, "seconds": seconds, "detail": detail})
+                results["metrics"].update({k: v for k, v in recorded.items() if not k.startswith(STEP_PREFIX)})
+                where = f"  {point_label(point)}" if point else ""
+                log(f"  {label:<24} {status:<12} {seconds:6.1f} s{where}  {detail}".rstrip())
                 if point:  # a sweep point: its arms go to the comparison; the other points still run
-                    results["sweep"]["rows"] += sweep_rows(point, collected.get("arms", {}), status)
+                    results["sweep"]["rows"] += sweep_rows(point, recorded.get("arms", {}), status)
                     continue
-                if status != "ok":
+                if status == "failed":
                     break
+            results["cleanup"] = cleanup_truth(results["metrics"], overrides, declared)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
 
     if sweep is not None:
         results["sweep"]["best"] = best_row(results["sweep"]["rows"])
-    results["cleanup"]["remaining"] = results["metrics"].pop("cleanup_remaining", [])
+    results["metrics"].pop("cleanup_remaining", None)
+    results["status"] = series_status(results["notebooks"], len(steps))
     results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (run_dir / "report.html").write_text(report.render_html(results))
@@ -420,14 +495,18 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     if args.sweep is not None:
         print(report.sweep_text(results["sweep"]))
-        ok = all(nb["status"] == "ok" for nb in results["notebooks"])
-    else:
-        ok = all(nb["status"] == "ok" for nb in results["notebooks"]) and len(results["notebooks"]) == len(series())
-    print(f"series: {'ok' if ok else 'FAILED'} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
+    status = results["status"]
+    print(f"series: {status} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
+    for nb in results["notebooks"]:
+        if nb["status"] != "ok":
+            print(f"  {nb['name']}: {nb['status']}: {nb['detail']}")
     print(f"report: {RUNS_DIR / results['run_id'] / 'report.html'}  (runs/latest -> {results['run_id']})")
-    if results["cleanup"]["remaining"]:
-        print(f"cleanup: {len(results['cleanup']['remaining'])} resource(s) remain: {results['cleanup']['remaining']}")
-    return 0 if ok else 1
+    truth = results["cleanup"]
+    if not truth["audited"]:
+        print(f"cleanup: NOT AUDITED ({truth.get('error', 'unknown reason')}); run 07_cleanup")
+    elif truth["remaining"]:
+        print(f"cleanup: {len(truth['remaining'])} resource(s) remain: {truth['remaining']}; run 07_cleanup")
+    return EXIT_CODES[status]
 
 
 if __name__ == "__main__":

@@ -153,3 +153,46 @@ def test_sweep_grid_is_checked_and_runs_04_once_per_point(tmp_path, monkeypatch)
     html = (tmp_path / "s" / "report.html").read_text()
     assert "Hyperparameter sweep" in html and 'alt="sweep: best validation loss"' in html and "★" in html
     assert "best validation loss: 0.8 at learning_rate=2e-05 epochs=2 (ft_n)" in report.sweep_text(results["sweep"])
+def test_unknown_names_get_a_suggestion_and_no_run_folder(tmp_path):
+    with pytest.raises(SystemExit, match=r"'epoch' \(did you mean 'epochs'\?\)"):
+        runner.check_declared({"epoch": 1}, DECLARED)
+    with pytest.raises(SystemExit, match="workshop_id 'Team A' is not valid"):
+        runner.check_declared({"workshop_id": "Team A"}, DECLARED)
+    with pytest.raises(SystemExit, match="did you mean 'epochs'"):
+        runner.run_series({"epoch": 1}, runs_dir=tmp_path, run_id="x", log=lambda *_: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_statuses_tell_the_truth():
+    recorded = {"step_training": {"asked": True, "done": False, "detail": "no customization job created"},
+                "step_deployment": {"asked": False, "done": False, "detail": "not asked"},
+                "step_synthetic": {"asked": True, "done": True, "detail": "12 pairs"}}
+    assert runner.skipped_steps(recorded) == ["training: no customization job created"]
+    ok, skipped, failed = ({"status": s} for s in ("ok", "skipped-step", "failed"))
+    assert runner.series_status([ok] * 7, 7) == "ok"
+    assert runner.series_status([ok, skipped, ok], 3) == "skipped-step"
+    assert runner.series_status([ok, failed], 7) == "failed"
+    assert runner.series_status([ok] * 3, 7) == "incomplete"
+    assert {runner.EXIT_CODES[s] for s in ("skipped-step", "failed", "incomplete")}.isdisjoint({0})
+
+
+def test_error_line_is_the_exception_line():
+    class Papermill(Exception):
+        ename, evalue = "StateFileError", "Workshop state file /x.json is unusable: empty.\nmore"
+
+    assert runner.error_line(Papermill("long traceback")) == "StateFileError: Workshop state file /x.json is unusable: empty."
+    assert runner.error_line(ValueError("bad")) == "ValueError: bad"
+
+
+def test_the_report_claims_a_clean_account_only_after_an_audit():
+    from utils import report
+
+    def cleanup_html(truth):
+        page = report.render_html({"run_id": "r", "backend": "sandbox", "notebooks": [], "cleanup": truth})
+        return page.split("<h2>Cleanup</h2>", 1)[1]
+
+    assert "Nothing billable remains" in cleanup_html({"audited": True, "by": "07_cleanup", "remaining": []})
+    not_run = cleanup_html({"audited": False, "remaining": []})
+    assert "Nothing billable remains" not in not_run and "Not audited" in not_run
+    left = cleanup_html({"audited": True, "by": "runner", "remaining": ["s3-bucket: b"]})
+    assert "1 resource(s) remain" in left and "s3-bucket: b" in left
