@@ -33,7 +33,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from utils import models as registry
-from utils.sandbox import training
+from utils.sandbox import access, training
 from utils.sandbox.catalog import (
     END_OF_LIFE,
     INVALID_MODEL_IDENTIFIER,
@@ -779,9 +779,13 @@ class Bedrock:
             tags = _tag_dict(p.get("jobTags"))
             model_tags = _tag_dict(p.get("customModelTags"))
             job_id = new_id()
+            job_arn = self.arn(region, f"model-customization-job/{base.model_id}/{job_id}")
+            refusal = access.assume_refusal(self.moto.role(p["roleArn"]), self.account, job_arn)
+            if refusal:
+                raise validation(refusal)
             now = time.time()
             job = CustomizationJob(
-                arn=self.arn(region, f"model-customization-job/{base.model_id}/{job_id}"),
+                arn=job_arn,
                 job_id=job_id, name=p["jobName"], region=region, base=base, base_model_arn=base_arn,
                 model_name=p["customModelName"], role_arn=p["roleArn"], customization_type=ctype,
                 hyperparameters=hyper, training_config=training_config,
@@ -968,9 +972,7 @@ class Bedrock:
                 f"The Amazon S3 bucket {bucket} is in region {bucket_region}, but the job runs in "
                 f"{region}. Training, validation and output data must be in a bucket in the same region."
             )
-        if not self.moto.allows(role, "s3:GetObject", f"arn:aws:s3:::{bucket}/{key}") or not self.moto.allows(
-            role, "s3:ListBucket", f"arn:aws:s3:::{bucket}"
-        ):
+        if not access.s3_read_allowed(role, bucket, key):
             return None, denied
         data = self.moto.get_object(bucket, key)
         if data is None:
@@ -992,7 +994,7 @@ class Bedrock:
                 f"The Amazon S3 bucket {bucket} is in region {bucket_region}, but the job runs in "
                 f"{region}. Training, validation and output data must be in a bucket in the same region."
             )
-        if not self.moto.allows(role, "s3:PutObject", f"arn:aws:s3:::{bucket}/{probe}"):
+        if not access.s3_write_allowed(role, bucket, probe):
             return denied
         if write_probe:  # the service proves the permission by writing the probe (bedrock-api.md §2.3)
             try:
@@ -1430,9 +1432,13 @@ class Bedrock:
             if any(j.region == region and j.name == p["jobName"] for j in self.batch_jobs.values()):
                 raise ApiError("ConflictException", f"A model invocation job named {p['jobName']} already exists.")
             job_id = new_id()
+            job_arn = self.arn(region, f"model-invocation-job/{job_id}")
+            refusal = access.assume_refusal(self.moto.role(p["roleArn"]), self.account, job_arn)
+            if refusal:
+                raise validation(refusal)
             now = time.time()
             job = InvocationJob(
-                arn=self.arn(region, f"model-invocation-job/{job_id}"), job_id=job_id,
+                arn=job_arn, job_id=job_id,
                 name=p["jobName"], region=region, model_id=p["modelId"], role_arn=p["roleArn"],
                 input_config=p["inputDataConfig"], output_config=p["outputDataConfig"],
                 submitted=now, modified=now, scale=self.config.time_scale,
