@@ -487,6 +487,7 @@ class Bedrock:
         self.moto = moto or MotoBridge()
         self.faults = Faults()
         self.catalog = Catalog(self.config.catalog, self.config.legacy_models)
+        self.account_access = access.AccountAccess()
         self._clear()
 
     def _clear(self) -> None:
@@ -509,6 +510,7 @@ class Bedrock:
             self._clear()
             self.faults.reset()
             self.moto.reset()
+            self.account_access.reset()
 
     def configure(self, knobs: dict[str, Any]) -> dict[str, Any]:
         """Apply admin knobs; unknown keys or bad values raise ``ValueError`` and change nothing.
@@ -523,6 +525,7 @@ class Bedrock:
         with self.lock:
             config = replace(self.config, legacy_models=dict(self.config.legacy_models))
             fault_updates: list[dict[str, Any]] = []
+            access_updates: dict[str, Any] = {}
             for key, value in knobs.items():
                 if key == "catalog":
                     Catalog(str(value))  # ValueError for an unknown catalog
@@ -542,6 +545,8 @@ class Bedrock:
                     fault_updates.append({"latency_ms": float(value) * 1000.0})
                 elif key == "latency_ms":
                     fault_updates.append({"latency_ms": value})
+                elif key in access.KNOBS:
+                    access_updates[key] = access.AccountAccess.validate(key, value)
                 else:
                     raise ValueError(f"unknown sandbox knob {key!r}")
             faults = None
@@ -553,12 +558,13 @@ class Bedrock:
             catalog = Catalog(config.catalog, config.legacy_models)
             # Everything is valid: apply.
             self.config, self.catalog = config, catalog
+            self.account_access.update(access_updates)
             if faults is not None:
                 self.faults.configure(faults.settings())
             return self.settings()
 
     def settings(self) -> dict[str, Any]:
-        return {**self.config.as_dict(), "faults": self.faults.settings()}
+        return {**self.config.as_dict(), **self.account_access.settings(), "faults": self.faults.settings()}
 
     def usage_snapshot(self) -> dict[str, dict[str, int]]:
         """A copy of the per-model usage counters, taken under the lock."""
@@ -671,13 +677,8 @@ class Bedrock:
 
     def get_foundation_model_availability(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         model = self._foundation_model(region, p["modelId"])
-        return {
-            "modelId": model.model_id,
-            "agreementAvailability": {"status": "AVAILABLE"},
-            "authorizationStatus": "AUTHORIZED",
-            "entitlementAvailability": "AVAILABLE",
-            "regionAvailability": "AVAILABLE",
-        }
+        with self.lock:
+            return self.account_access.availability(model.model_id, time.time())
 
     def list_inference_profiles(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         kind = p.get("typeEquals")
@@ -1734,6 +1735,13 @@ class Bedrock:
         from utils.sandbox.faults import Fault
 
         target = self.resolve_runtime(region, model_id)
+        if faults and target.behaviour.kind == "base":  # a runtime call (batch records pass faults=False)
+            with self.lock:
+                denied = self.account_access.invoke_denied(
+                    target.model_name, time.time(), self.config.time_scale,
+                    marketplace_allowed=access.marketplace_allowed())
+            if denied:
+                raise ApiError("AccessDeniedException", denied, 403)
         try:
             if converse:
                 payload = request if isinstance(request, dict) else json.loads(request or b"{}")
