@@ -28,7 +28,6 @@ the job (our choice), with the troubleshooting page's messages.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from utils.sandbox import conditions
@@ -160,12 +159,20 @@ def _principal(value: Any) -> str | None:
     return text
 
 
+def _keys(value: Any) -> list[str]:
+    items = [value] if isinstance(value, str) else list(value or [])
+    if not items or not all(isinstance(k, str) and k for k in items):
+        raise ValueError("caller_access_keys must be a non-empty list of access key IDs")
+    return items
+
+
 # knob -> validator (raises ValueError); defaults in AccountAccess.DEFAULTS
 KNOBS = {
     "model_access": _mode,
     "anthropic_use_case_submitted": _bool,
     "marketplace_subscription_seconds": _seconds,
     "caller_principal": _principal,
+    "caller_access_keys": _keys,
 }
 
 
@@ -186,6 +193,7 @@ class AccountAccess:
     DEFAULTS: dict[str, Any] = {
         "model_access": "open", "anthropic_use_case_submitted": False,
         "marketplace_subscription_seconds": 2.0, "caller_principal": None,
+        "caller_access_keys": ["sandbox"],
     }
 
     def __init__(self) -> None:
@@ -240,33 +248,24 @@ class AccountAccess:
             out["entitlementAvailability"] = "NOT_AVAILABLE"
         return out
 
-    def invoke_denied(self, model_id: str, now: float, time_scale: float, *,
-                      marketplace_allowed: bool = True) -> str | None:
+    def subscribing(self, model_id: str) -> bool:
+        """Whether a runtime call to ``model_id`` would start its Marketplace subscription (the
+        caller-permission mode then checks the caller's ``aws-marketplace`` actions first)."""
+        return self._needs_subscription(model_id) and not self._form_missing(model_id) \
+            and model_id not in self.subscriptions
+
+    def invoke_denied(self, model_id: str, now: float, time_scale: float) -> str | None:
         """The AccessDenied message for a runtime call to foundation model ``model_id``, or ``None``.
 
-        The first call of a subscribable model starts its subscription (when the form and the
-        caller's Marketplace permissions allow) and is denied like every call until it is ready."""
+        The first call of a subscribable model starts its subscription (once the form is in; the
+        caller-permission mode checks the caller's Marketplace actions before this) and is denied
+        like every call until the subscription is ready."""
         if not self._needs_subscription(model_id):
             return None
         if self._form_missing(model_id):
             return USE_CASE_DENIED
         ready = self.subscriptions.get(model_id)
         if ready is None:
-            if not marketplace_allowed:
-                return MARKETPLACE_DENIED
             ready = self.subscriptions[model_id] = now + self.knobs["marketplace_subscription_seconds"] * time_scale
         return None if now >= ready else NO_MODEL_ACCESS
 
-
-# Whether the caller of the request being served may subscribe in AWS Marketplace; set per
-# request by the caller-permission mode (utils.sandbox.caller), True when the mode is off.
-_request = threading.local()
-
-
-def set_marketplace_allowed(allowed: bool | None) -> None:
-    _request.marketplace_allowed = allowed
-
-
-def marketplace_allowed() -> bool:
-    value = getattr(_request, "marketplace_allowed", None)
-    return True if value is None else bool(value)

@@ -1737,9 +1737,7 @@ class Bedrock:
         target = self.resolve_runtime(region, model_id)
         if faults and target.behaviour.kind == "base":  # a runtime call (batch records pass faults=False)
             with self.lock:
-                denied = self.account_access.invoke_denied(
-                    target.model_name, time.time(), self.config.time_scale,
-                    marketplace_allowed=access.marketplace_allowed())
+                denied = self.account_access.invoke_denied(target.model_name, time.time(), self.config.time_scale)
             if denied:
                 raise ApiError("AccessDeniedException", denied, 403)
         try:
