@@ -447,6 +447,12 @@ def _iam_checks(op: str, p: dict[str, str]) -> list[Check]:
             ctx["iam:PolicyARN"] = p["PolicyArn"]
         return [check(act, f"arn:aws:iam::{account}:role{path}{name}", ctx)]
     if "PolicyArn" in p:
+        try:
+            for tag in _tag_list(backend.get_policy(p["PolicyArn"]).tags):
+                ctx[f"aws:ResourceTag/{tag['Key']}"] = tag["Value"]
+                ctx[f"iam:ResourceTag/{tag['Key']}"] = tag["Value"]
+        except Exception:  # noqa: BLE001 - a policy that does not exist (yet)
+            pass
         return [check(act, p["PolicyArn"], ctx)]
     if op == "CreatePolicy":
         return [check(act, f"arn:aws:iam::{account}:policy{p.get('Path') or '/'}{p.get('PolicyName', '')}", ctx)]

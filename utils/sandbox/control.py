@@ -286,13 +286,6 @@ class MotoBridge:
                 return True
         return False
 
-    def allows(self, role: Any, action: str, resource: str) -> bool:
-        """IAM evaluation of the role's inline and attached policies (``iam_simulate.decide``:
-        explicit deny > allow > implicit deny; Action/NotAction, Resource/NotResource; no conditions)."""
-        from utils.sandbox.iam_simulate import decide, entity_policies
-
-        return decide(entity_policies(role), action, resource) == "allowed"
-
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend
 
