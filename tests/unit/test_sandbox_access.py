@@ -213,3 +213,26 @@ def test_simulate_evaluates_context_entries(sandbox: Env) -> None:
     assert simulate("ec2.amazonaws.com")["EvalDecision"] == "implicitDeny"
     missing = simulate(None)
     assert missing["EvalDecision"] == "implicitDeny" and missing["MissingContextValues"] == ["iam:PassedToService"]
+
+
+def test_the_projects_rendered_batch_role_completes_a_job(sandbox: Env) -> None:
+    bucket = sandbox.bucket()
+    iam = sandbox.client("iam")
+    name = unique("AmazonBedrockWorkshop-batch")
+    trust = workshop_iam.render_policy("batch-role-trust", AccountId=ACCOUNT, Region="us-east-1")
+    permissions = workshop_iam.render_policy(
+        "batch-role-permissions", Bucket=bucket, Region="us-east-1", AccountId=ACCOUNT,
+        InputPrefix="batch-input/", OutputPrefix="batch-output/")
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(permissions))
+    uri = sandbox.put_jsonl(bucket, "batch-input/in.jsonl", [
+        {"recordId": str(i), "modelInput": {"messages": [{"role": "user", "content": [{"text": "Hi?"}]}]}}
+        for i in range(3)])
+    br = sandbox.client("bedrock")
+    job = br.create_model_invocation_job(
+        jobName=unique("batch"), roleArn=arn, modelId="amazon.nova-lite-v1:0",
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": uri}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/batch-output/"}})["jobArn"]
+    done = wait_for(lambda: br.get_model_invocation_job(jobIdentifier=job), "status",
+                    ("Completed", "PartiallyCompleted", "Failed"))
+    assert done["status"] == "Completed", done.get("message")
