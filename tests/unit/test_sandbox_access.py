@@ -236,3 +236,18 @@ def test_the_projects_rendered_batch_role_completes_a_job(sandbox: Env) -> None:
     done = wait_for(lambda: br.get_model_invocation_job(jobIdentifier=job), "status",
                     ("Completed", "PartiallyCompleted", "Failed"))
     assert done["status"] == "Completed", done.get("message")
+
+
+def test_simulate_honours_the_permissions_boundary(sandbox: Env) -> None:
+    iam = sandbox.client("iam")
+    name = unique("Bounded")
+    boundary = iam.create_policy(PolicyName=unique("Boundary"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_role(RoleName=name, PermissionsBoundary=boundary, AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": []}))
+    iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "bedrock:InvokeModel"], "Resource": "*"}]}))
+    results = iam.simulate_principal_policy(PolicySourceArn=f"arn:aws:iam::{ACCOUNT}:role/{name}",
+                                            ActionNames=["s3:GetObject", "bedrock:InvokeModel"])["EvaluationResults"]
+    assert {r["EvalActionName"]: r["EvalDecision"] for r in results} == {
+        "s3:GetObject": "allowed", "bedrock:InvokeModel": "implicitDeny"}

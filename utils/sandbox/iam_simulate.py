@@ -12,7 +12,7 @@ simulator does. SCPs are not evaluated. moto is used only to read a managed poli
 version. :func:`decide` also serves the service roles' S3 checks and the caller-permission
 mode (:mod:`utils.sandbox.access`). An unknown principal answers ``NoSuchEntity``, as IAM
 does; the sandbox's default caller (moto's ``user/moto``) is one, so preflight reports
-"could not check".
+"could not check". A principal's permissions boundary limits its decisions.
 """
 
 from __future__ import annotations
@@ -65,6 +65,21 @@ def _principal_policies(arn: str) -> list[Any]:
     if entity is None:
         raise LookupError(arn)
     return entity_policies(entity)
+
+
+def _principal_boundary(arn: str) -> list[Any] | None:
+    """The permissions boundary policy of a role or user ARN, or ``None`` when it has none."""
+    backend = iam_backend()
+    kind, _, name = arn.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    entity = backend.get_role(name) if kind == "role" else backend.get_user(name)
+    boundary = getattr(entity, "permissions_boundary_arn", None) or getattr(entity, "permissions_boundary", None)
+    if not boundary:
+        return None
+    try:
+        return [backend.get_policy(boundary)]
+    except Exception:  # noqa: BLE001 - a boundary that no longer exists allows nothing
+        return []
 
 
 def _glob(pattern: str, value: str, *, fold: bool) -> bool:
@@ -149,6 +164,16 @@ def missing_context(policies: list[Any], action: str, resource: str, context: co
     return missing
 
 
+def _decision(policies: list[Any], boundary: list[Any] | None, action: str, resource: str,
+              context: conditions.Context) -> str:
+    """The identity policies' decision, limited by the permissions boundary when there is one
+    (an action the boundary does not allow is an implicit deny; one it denies, an explicit deny)."""
+    decision = decide(policies, action, resource, context)
+    if boundary is None or decision != "allowed":
+        return decision
+    return decide(boundary, action, resource, context)
+
+
 def _context_entries(params: dict[str, list[str]]) -> conditions.Context:
     """``ContextEntries.member.N.ContextKeyName`` / ``.ContextKeyValues.member.M``."""
     out: conditions.Context = {}
@@ -171,6 +196,7 @@ def handle(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     request_id = str(uuid.uuid4())
     try:
         policies = _principal_policies(principal)
+        boundary = _principal_boundary(principal)
     except Exception:  # noqa: BLE001 - moto raises its own not-found classes
         error = (
             f'<ErrorResponse xmlns="{_NS}"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>'
@@ -181,7 +207,7 @@ def handle(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     members = "".join(
         f"<member><EvalActionName>{escape(action)}</EvalActionName>"
         f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
-        f"<EvalDecision>{decide(policies, action, resource, context)}</EvalDecision>"
+        f"<EvalDecision>{_decision(policies, boundary, action, resource, context)}</EvalDecision>"
         "<MatchedStatements/><MissingContextValues>"
         + "".join(f"<member>{escape(k)}</member>" for k in missing_context(policies, action, resource, context))
         + "</MissingContextValues></member>"
