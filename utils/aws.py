@@ -15,11 +15,14 @@ Only the endpoint and the credentials differ between the two. Everything else in
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import os
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.session
@@ -53,15 +56,62 @@ def retry_config(**overrides: object) -> Config:
     return Config(**settings)
 
 
+def is_local_endpoint(url: str) -> bool:
+    """True when ``url`` names this machine: a loopback or unspecified address, or ``localhost``.
+
+    The host is parsed, not substring-matched, so ``127.1``, ``0.0.0.0``, ``LOCALHOST``,
+    ``[::1]`` and any 127.x address count, and a real host that merely contains
+    "localhost" in a longer name does not. A value without a scheme is read as a host.
+    """
+    text = url.strip()
+    if not text:
+        return False
+    parsed = urlsplit(text if "//" in text else f"//{text}")
+    try:
+        host = (parsed.hostname or "").rstrip(".").lower()
+    except ValueError:  # e.g. an unbalanced "[" in the netloc
+        return False
+    if not host:
+        return False
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # inet_aton accepts the short IPv4 forms ("127.1", "0") that browsers and curl accept
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except (OSError, ValueError):
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def endpoint_variables(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``AWS_ENDPOINT_URL`` and every per-service ``AWS_ENDPOINT_URL_<SERVICE>`` that is set.
+
+    botocore reads both (https://docs.aws.amazon.com/sdkref/latest/guide/feature-ss-endpoints.html).
+    """
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items()
+            if (k == "AWS_ENDPOINT_URL" or k.startswith("AWS_ENDPOINT_URL_")) and v.strip()}
+
+
+def _refuse_local_endpoints() -> None:
+    local = {name: url for name, url in endpoint_variables().items() if is_local_endpoint(url)}
+    if local:
+        listed = ", ".join(f"{name}={url}" for name, url in sorted(local.items()))
+        raise RuntimeError(
+            f"{BACKEND_ENV}=aws, but {listed} points at this machine (a local sandbox), so calls would "
+            f"never reach AWS. Fix: unset {' and '.join(sorted(local))} (for example "
+            f"%env {sorted(local)[0]}= in a notebook cell), or run on the sandbox with {BACKEND_ENV}=sandbox."
+        )
+
+
 def _environment() -> dict[str, str]:
     """Endpoint and credentials for the backend; empty on AWS (default chain)."""
     if backend() == "aws":
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
-        if "127.0.0.1" in endpoint or "localhost" in endpoint:
-            raise RuntimeError(
-                f"{BACKEND_ENV}=aws but AWS_ENDPOINT_URL={endpoint} points at a local sandbox: "
-                "unset AWS_ENDPOINT_URL (or use WORKSHOP_BACKEND=sandbox)."
-            )
+        _refuse_local_endpoints()
         return {}
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if not endpoint:
@@ -189,6 +239,23 @@ def is_not_found(exc: BaseException) -> bool:
 
 # ---- waiting ---------------------------------------------------------------------------------
 
+FIRST_POLL_S = 0.5  # the first wait; each later one doubles up to the caller's interval
+
+
+def poll_delays(poll_s: float, first_s: float = FIRST_POLL_S):
+    """Waits between polls: ``first_s``, doubling, capped at ``poll_s`` (1, 2, 4, ... 60).
+
+    A resource that is ready in seconds (a sandbox job, a fast deletion) is seen within
+    seconds, and a long AWS job is still polled at the documented interval once the
+    delays reach it (capped exponential backoff, as in AWS's retry guidance:
+    https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+    """
+    delay = min(first_s, poll_s)
+    while True:
+        yield delay
+        delay = min(delay * 2, poll_s)
+
+
 def poll_until(
     describe: Callable[[], dict[str, Any]], ready: str, *, failed: tuple[str, ...] = ("Failed",),
     status_key: str = "status", timeout_s: float = 3600, poll_s: float = 30,
@@ -196,10 +263,12 @@ def poll_until(
 ) -> dict[str, Any]:
     """Poll ``describe()`` until its status is ``ready`` (Bedrock has no botocore waiters).
 
-    Raises ``RuntimeError`` with the resource's ``failureMessage`` on a failed status and
+    Waits start short and back off to ``poll_s`` (:func:`poll_delays`). Raises
+    ``RuntimeError`` with the resource's ``failureMessage`` on a failed status and
     ``TimeoutError`` when ``timeout_s`` passes (the resource itself keeps going).
     """
     deadline = time.monotonic() + timeout_s
+    delays = poll_delays(poll_s)
     while True:
         description = describe()
         if on_poll:
@@ -210,9 +279,10 @@ def poll_until(
         if status in failed:
             reason = description.get("failureMessage") or description.get("message") or "no failure message"
             raise RuntimeError(f"Status {status}: {reason}")
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             raise TimeoutError(
                 f"Still {status} after {timeout_s:.0f} s. It keeps running (and may keep billing): "
                 "rerun this cell to keep waiting, or stop it in 07_cleanup."
             )
-        time.sleep(poll_s)
+        time.sleep(min(next(delays), deadline - now))

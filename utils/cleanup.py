@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from utils import aws
+from utils.deployment import wait_gone
 from utils.state import LedgerEntry, WorkshopState, name, role_name, tags
 
 # Deletion order: first what bills by the hour, last what other resources depend on.
@@ -33,6 +34,9 @@ ORDER = (
 RUNNING_JOB = ("InProgress", "Stopping")
 STOPPABLE_BATCH = ("Submitted", "Validating", "Scheduled", "InProgress")
 RUNNING_BATCH = (*STOPPABLE_BATCH, "Stopping")
+# How long the audit waits for a job that cleanup asked to stop (our assumption: AWS
+# documents no bound for the Stopping state).
+STOPPING_TIMEOUT_S = 1800
 # State values that point at resources cleanup deletes; later notebooks must not reuse them.
 INVALIDATED = ("job_arn", "custom_model_arn", "endpoint_arn")
 
@@ -44,28 +48,14 @@ class Action:
     outcome: str  # deleted | stopped | already gone | kept ... | error: ...
 
 
-def _wait_gone(describe: Callable[[], Any], *, timeout_s: float = 600, poll_s: float = 5) -> None:
-    """Poll until ``describe()`` raises not-found (Bedrock deletes deployments and PTs asynchronously)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            describe()
-        except ClientError as err:
-            if aws.is_not_found(err):
-                return
-            raise
-        time.sleep(poll_s)
-    raise TimeoutError("still deleting; rerun this notebook to continue")
-
-
 def _bedrock_delete(entry: LedgerEntry, bedrock: Any, poll_s: float) -> str:
     ident = entry.identifier
     if entry.kind == "custom-model-deployment":
         bedrock.delete_custom_model_deployment(customModelDeploymentIdentifier=ident)
-        _wait_gone(lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=ident), poll_s=poll_s)
+        wait_gone(lambda: bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=ident), poll_s=poll_s)
     elif entry.kind == "provisioned-throughput":
         bedrock.delete_provisioned_model_throughput(provisionedModelId=ident)
-        _wait_gone(lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=ident), poll_s=poll_s)
+        wait_gone(lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=ident), poll_s=poll_s)
     elif entry.kind == "custom-model":
         bedrock.delete_custom_model(modelIdentifier=ident)
     elif entry.kind == "customization-job":
@@ -163,16 +153,54 @@ def _safe_tags(fetch: Callable[[], Any]) -> Any:
         raise
 
 
-def audit(workshop_id: str, region: str) -> list[str]:
+def wait_out_stopping(
+    bedrock: Any, prefix: str, *, timeout_s: float = STOPPING_TIMEOUT_S, poll_s: float = 10,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Wait while a job of this workshop is ``Stopping`` (a stop just requested by :func:`cleanup`).
+
+    A stopped customization or batch job passes through ``Stopping`` on its way to
+    ``Stopped`` (botocore shapes ``ModelCustomizationJobStatus``, ``ModelInvocationJobStatus``),
+    and bills nothing new once stopping. Waiting here keeps the audit from failing on a job
+    that is already on its way out. A job still ``Stopping`` after ``timeout_s`` stays listed.
+    """
+    kinds = (
+        ("list_model_customization_jobs", "modelCustomizationJobSummaries"),
+        ("list_model_invocation_jobs", "invocationJobSummaries"),
+    )
+    deadline = time.monotonic() + timeout_s
+    announced = False
+    while True:
+        stopping = [
+            item["jobName"]
+            for operation, key in kinds
+            for page in bedrock.get_paginator(operation).paginate(nameContains=prefix, statusEquals="Stopping")
+            for item in page.get(key, [])
+            if item["jobName"].startswith(prefix)
+        ]
+        if not stopping or time.monotonic() >= deadline:
+            return
+        if not announced:
+            log(f"waiting for {len(stopping)} stopping job(s) to stop: {', '.join(stopping)}")
+            announced = True
+        time.sleep(poll_s)
+
+
+def audit(
+    workshop_id: str, region: str, *, stopping_timeout_s: float = STOPPING_TIMEOUT_S, poll_s: float = 10,
+    log: Callable[[str], None] = print,
+) -> list[str]:
     """Everything of this workshop that still exists, found by listing the account.
 
     Candidates are listed by name prefix and then confirmed by their ``workshop-id``
     tag, so workshop ``demo`` never reports ``demo-2``'s resources. Returns
     ``"<kind>: <name>"`` strings; an empty list proves the cleanup. Finished job
-    records are history, not billable resources, and are not listed.
+    records are history, not billable resources, and are not listed. Jobs that are
+    ``Stopping`` are waited out first (up to ``stopping_timeout_s``), see :func:`wait_out_stopping`.
     """
     prefix = name(workshop_id, "") + "-"
     bedrock = aws.client("bedrock", region)
+    wait_out_stopping(bedrock, prefix, timeout_s=stopping_timeout_s, poll_s=poll_s, log=log)
 
     def bedrock_items(operation: str, key: str, name_field: str, arn_field: str, **filters: Any) -> list[str]:
         found = []

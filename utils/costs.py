@@ -1,7 +1,7 @@
 """Cost estimates for every billable step, and the money guard that gates them.
 
-Prices are transcribed from ``shared/reference/pricing.md`` (researched 2026-11-21). None of
-its sources is the live pricing page, so every row carries its source, source date and
+Prices are transcribed from the Amazon Bedrock pricing page and AWS's published examples
+(https://aws.amazon.com/bedrock/pricing/, researched 2026-11-21). Prices change, so every row carries its source, source date and
 status, and every estimate prints the region, tier and dates it assumes. Prices the research
 did not find are **gaps** (``value=None``): an estimate containing a gap has no total, and
 :func:`guard` refuses to proceed until the user supplies the price::
@@ -16,25 +16,26 @@ Price keys are ``"<kind>:<price-table model>"``, e.g. ``"od_in_per_1k:nova-lite"
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from utils import models
 
 PRICING_RESEARCHED_ON = "2026-11-21"
-PRICING_SOURCE = "shared/reference/pricing.md"
+PRICING_SOURCE = "https://aws.amazon.com/bedrock/pricing/"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_TIER = "Standard on-demand, in-region model IDs"
 GAP_MESSAGE = "price unknown — supply it via price_overrides"
 HOURS_PER_MONTH = 730  # AWS billing convention for a month of hourly charges
 
-# pricing.md: rows are us-east-1 unless stated; its sources show us-west-2 at the same price.
+# Rows are us-east-1 unless stated; the pricing page showed us-west-2 at the same price.
 _US = ("us-east-1", "us-west-2")
 
 
 @dataclass(frozen=True)
 class PriceRow:
-    """One dated price from pricing.md. ``value`` is ``None`` for a gap."""
+    """One dated price from the pricing page. ``value`` is ``None`` for a gap."""
 
     kind: str  # train_per_1k | storage_month | pt_hour_<term> | od_in_per_1k | od_out_per_1k | ...
     model: str  # price-table model name; "*" = any custom model of the listed families
@@ -152,10 +153,11 @@ PRICE_ALIASES: dict[str, str] = {
     "claude-3-7-sonnet": "claude-3.7-sonnet",
 }
 
-# Families whose custom models the storage_month row covers (pricing.md: Nova/Titan/Cohere/Llama).
+# Families whose custom models the storage_month row covers (pricing page: Nova/Titan/Cohere/Llama).
 _STORAGE_FAMILIES = ("nova", "titan", "cohere", "llama")
 
-# Custom Model Import: model units needed per imported model (pricing.md note 3, S9).
+# Custom Model Import: model units needed per imported model
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-import-model.html).
 CMI_UNITS: dict[str, int] = {"llama3.1-8b": 2, "llama3.1-70b": 8}
 
 _COMMITMENTS: dict[str | None, str] = {
@@ -266,7 +268,7 @@ class Estimate:
         lines += [
             "",
             f"Assumes region {self.region}, tier: {self.tier}. Prices are dated defaults from "
-            f"{PRICING_SOURCE} (researched {PRICING_RESEARCHED_ON}), not the live pricing page"
+            f"{PRICING_SOURCE} as transcribed on {PRICING_RESEARCHED_ON}; check the live page before spending"
             + (f"; rows used: {'; '.join(sources)}." if sources else "."),
         ]
         lines += [f"- {note}" for note in self.notes]
@@ -324,7 +326,7 @@ class _Pricer:
             return None, key, ""
         if row.status in ("legacy", "CONFLICT", "derived"):
             self.note(f"`{key}` = {row.value:g} is {row.status} ({row.source}, {row.source_date}); "
-                       "see pricing.md notes.")
+                       "check it on https://aws.amazon.com/bedrock/pricing/.")
         return row.value, key, f"{key}: {row.source} {row.source_date} [{row.status}]"
 
     def note(self, text: str) -> None:
@@ -362,7 +364,7 @@ def estimate_training(
     """Fine-tuning cost: ``train_tokens × epochs / 1000 × train_per_1k`` + storage per month.
 
     ``train_tokens`` are the tokens in the training file (one pass). ``epochs=None`` uses the
-    registry's default ``epochCount`` for the model family. Example (pricing.md, S3): 2,000
+    registry's default ``epochCount`` for the model family. Example (the pricing page's): 2,000
     examples × 800 tokens × 5 epochs at $0.001/1K = $8.00 (+ $1.95 per month stored).
     """
     if train_tokens < 0 or months_stored < 0:
@@ -512,7 +514,7 @@ def estimate_import(
     """Custom Model Import: CMUs × billed minutes × rate + CMUs × months × storage.
 
     Billing runs in 5-minute windows, so ``active_minutes`` is rounded up to a multiple of 5
-    (the docs formula's "/60" does not give minutes; pricing.md note 3). ``cmus`` defaults to
+    (the docs formula's "/60" does not give minutes; our reading of the pricing page's example). ``cmus`` defaults to
     the known count for the model (Llama 3.1 8B: 2, 70B: 8).
     """
     model = price_model(model_key) if model_key else "imported model"
@@ -540,15 +542,31 @@ def estimate_import(
 # --------------------------------------------------------------------------------------
 
 
+# The environment's spend opt-in. `make lab` sets it for the sandbox (which bills nothing), so a
+# learner stepping through the notebooks by hand sees every billable step run without editing
+# parameters; the committed defaults (confirm_spend=False) still spend nothing wherever it is unset.
+CONFIRM_SPEND_ENV = "WORKSHOP_CONFIRM_SPEND"
+
+
+def spend_confirmed_by_environment() -> bool:
+    """True when ``$WORKSHOP_CONFIRM_SPEND`` is ``1``/``true``/``yes``."""
+    return os.environ.get(CONFIRM_SPEND_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def guard(estimate: Estimate, confirm_spend: bool, max_usd: float | None = None) -> bool:
     """Show the estimate, then say whether the billable step may run.
 
-    Returns True only if ``confirm_spend`` is True, the total is known (every gap filled via
-    ``price_overrides``) and ``max_usd`` is None or the total is at most ``max_usd``.
+    Returns True only if the spend is confirmed (``confirm_spend`` is True, or
+    ``$WORKSHOP_CONFIRM_SPEND=1`` in the environment), the total is known (every gap filled
+    via ``price_overrides``) and ``max_usd`` is None or the total is at most ``max_usd``.
     Otherwise prints why nothing was created and which parameter to set, and returns False.
     """
     print(estimate.render())
     print()
+    if not confirm_spend and spend_confirmed_by_environment():
+        confirm_spend = True
+        print(f"confirm_spend: switched on by {CONFIRM_SPEND_ENV}=1 in this kernel's environment "
+              "(`make lab` sets it for the offline sandbox, which bills nothing).")
     total = estimate.total
     reasons: list[str] = []
     if total is None:

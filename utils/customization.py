@@ -39,6 +39,8 @@ class JobPlan:
     hyperparameters: dict[str, str]
     workshop_id: str
     customization_type: str = "FINE_TUNING"
+    kms_key_id: str | None = None  # customer managed KMS key for the custom model (customModelKmsKeyId)
+    customization_config: dict[str, Any] | None = None  # DISTILLATION: utils.jobspec.customization_config
 
     def request(self) -> dict[str, Any]:
         """Keyword arguments for ``create_model_customization_job``.
@@ -59,8 +61,13 @@ class JobPlan:
             "jobTags": tag_list(self.workshop_id, key="key", value="value"),
             "customModelTags": tag_list(self.workshop_id, key="key", value="value"),
         }
+        if self.customization_config:
+            request["customizationConfig"] = self.customization_config
         if self.validation_uri:
             request["validationDataConfig"] = {"validators": [{"s3Uri": self.validation_uri}]}
+        if self.kms_key_id:
+            # https://docs.aws.amazon.com/bedrock/latest/userguide/encryption-custom-job.html
+            request["customModelKmsKeyId"] = self.kms_key_id
         return request
 
 
@@ -96,6 +103,66 @@ def hyperparameters_for(base_model: str, **overrides: float | int | str | None) 
         # A whole number where one is declared (epochCount=3.7 is refused, not truncated to 3).
         values[name] = specs[name].api_value(value, base_model)
     return values
+
+
+# AWS's guidance for Nova warm-up on small datasets: "set the warmup steps by dividing the
+# dataset size by 640 for Amazon Nova Micro, 160 for Amazon Nova Lite and 320 for Amazon Nova Pro"
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-nova-mm.html). Rounding to the
+# nearest step is our assumption; the result is clamped to the API's range (0-100).
+WARMUP_DIVISORS = {"nova-micro": 640, "nova-lite": 160, "nova-pro": 320}
+WARMUP = "learningRateWarmupSteps"
+
+
+def recommended_warmup_steps(base_model: str, training_records: int) -> int | None:
+    """AWS's recommended ``learningRateWarmupSteps`` for a Nova model and dataset size, else None."""
+    try:
+        key = models.get(base_model).key
+    except KeyError:
+        return None
+    divisor = WARMUP_DIVISORS.get(key)
+    spec = next((hp for hp in models.hyperparameters(base_model) if hp.name == WARMUP), None)
+    if divisor is None or spec is None:
+        return None
+    steps = int(training_records / divisor + 0.5)
+    return int(min(max(steps, spec.minimum), spec.maximum))
+
+
+def plan_hyperparameters(
+    base_model: str, training_records: int, **overrides: float | int | None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """``(hyperparameters, where each value came from)`` for a job on ``training_records`` records.
+
+    Explicit overrides win; otherwise Nova's warm-up follows AWS's small-dataset guidance
+    (:func:`recommended_warmup_steps`), since the default of 10 steps on a few dozen records
+    means the learning rate may never reach its set value; everything else keeps the
+    family's default.
+    """
+    given = {k: v for k, v in overrides.items() if v is not None}
+    sources = {hp.name: ("your value" if hp.name in given else "default") for hp in models.hyperparameters(base_model)}
+    warmup = recommended_warmup_steps(base_model, training_records)
+    if warmup is not None and WARMUP not in given:
+        given[WARMUP] = warmup
+        divisor = WARMUP_DIVISORS[models.get(base_model).key]
+        sources[WARMUP] = f"AWS guidance: {training_records} records / {divisor}, rounded"
+    return hyperparameters_for(base_model, **given), sources
+
+
+def same_hyperparameters(stored: dict[str, Any], planned: dict[str, Any]) -> bool:
+    """True when both name the same hyperparameters with numerically equal values.
+
+    Bedrock echoes the strings it stored, which need not be ours character for character
+    ("1e-05" for "1.0e-05", "2.0" for "2"), so values are compared as numbers, key by key.
+    """
+    if set(stored) != set(planned):
+        return False
+    for key, value in planned.items():
+        try:
+            if not math.isclose(float(stored[key]), float(value), rel_tol=1e-9, abs_tol=0.0):
+                return False
+        except (TypeError, ValueError):
+            if str(stored[key]).strip() != str(value).strip():
+                return False
+    return True
 
 
 def find_job(name: str, *, region: str | None = None, client: Any = None) -> dict[str, Any] | None:
@@ -178,7 +245,8 @@ def read_metrics(
 ) -> dict[str, pd.DataFrame]:
     """Training and validation metric CSVs as DataFrames (empty ones if not written yet).
 
-    The validation file's folder differs between sources (bedrock-api.md §3), so any
+    The validation file's folder is not the same in every AWS example
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-analyze.html), so any
     ``validation_metrics.csv`` under ``validation_artifacts/`` is accepted.
     """
     s3 = client or aws.client("s3", region)

@@ -37,7 +37,7 @@ from utils.aws import error_code  # re-exported: engine.error_code
 
 __all__ = [
     "run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response",
-    "RetryableOutput",
+    "usage_from_body", "RetryableOutput",
 ]
 
 INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
@@ -279,13 +279,17 @@ def _ensure_trailing_newline(path: Path) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def usage_from_response(resp: Mapping[str, Any]) -> tuple[int | None, int | None]:
-    """``(input_tokens, output_tokens)`` of a Bedrock response; ``(None, None)`` if absent.
+def usage_from_response(
+    resp: Mapping[str, Any], body: Mapping[str, Any] | None = None,
+) -> tuple[int | None, int | None]:
+    """``(input_tokens, output_tokens)`` of a Bedrock response; ``None`` for a count that is absent.
 
     Reads Converse ``usage`` (``inputTokens``/``outputTokens``), then the InvokeModel
     headers ``x-amzn-bedrock-input-token-count`` / ``-output-token-count`` in
-    ``ResponseMetadata.HTTPHeaders``. A parsed InvokeModel body with ``usage`` (Nova
-    ``inputTokens`` or Anthropic ``input_tokens``) works too.
+    ``ResponseMetadata.HTTPHeaders``. A count the headers do not carry is taken from the
+    parsed InvokeModel ``body`` when given (see :func:`usage_from_body`), since proxies and
+    some deployments drop the headers while the model's body still reports usage.
+    A parsed body passed as ``resp`` works too.
     """
     usage = resp.get("usage")
     if isinstance(usage, Mapping):
@@ -294,8 +298,32 @@ def usage_from_response(resp: Mapping[str, Any]) -> tuple[int | None, int | None
                 return _int_or_none(usage.get(in_name)), _int_or_none(usage.get(out_name))
     headers = (resp.get("ResponseMetadata") or {}).get("HTTPHeaders") or {}
     lowered = {str(name).lower(): value for name, value in headers.items()}
-    if INPUT_TOKENS_HEADER in lowered or OUTPUT_TOKENS_HEADER in lowered:
-        return _int_or_none(lowered.get(INPUT_TOKENS_HEADER)), _int_or_none(lowered.get(OUTPUT_TOKENS_HEADER))
+    counts = (_int_or_none(lowered.get(INPUT_TOKENS_HEADER)), _int_or_none(lowered.get(OUTPUT_TOKENS_HEADER)))
+    if body is not None and None in counts:
+        from_body = usage_from_body(body)
+        counts = (counts[0] if counts[0] is not None else from_body[0],
+                  counts[1] if counts[1] is not None else from_body[1])
+    return counts
+
+
+# Where each model family's InvokeModel response body reports token usage: Nova and Anthropic
+# in ``usage`` (https://docs.aws.amazon.com/nova/latest/userguide/using-invoke-api.html,
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages.html),
+# Llama at the top level (model-parameters-meta.html), Titan Text as inputTextTokenCount plus
+# results[].tokenCount (model-parameters-titan-text.html).
+def usage_from_body(body: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """``(input_tokens, output_tokens)`` from a parsed InvokeModel response body, else ``None``s."""
+    usage = body.get("usage")
+    if isinstance(usage, Mapping):
+        for in_name, out_name in (("inputTokens", "outputTokens"), ("input_tokens", "output_tokens")):
+            if in_name in usage or out_name in usage:
+                return _int_or_none(usage.get(in_name)), _int_or_none(usage.get(out_name))
+    if "prompt_token_count" in body or "generation_token_count" in body:
+        return _int_or_none(body.get("prompt_token_count")), _int_or_none(body.get("generation_token_count"))
+    if "inputTextTokenCount" in body:
+        results = body.get("results") or []
+        counts = [r.get("tokenCount") for r in results if isinstance(r, Mapping) and r.get("tokenCount") is not None]
+        return _int_or_none(body.get("inputTextTokenCount")), (sum(int(c) for c in counts) if counts else None)
     return None, None
 
 

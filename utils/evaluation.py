@@ -1,6 +1,7 @@
 """Evaluation metrics the workshop reports: token F1/EM, token statistics, judge statistics.
 
-Implements ``shared/reference/evaluation.md`` §5. Conventions:
+Implements the official scorers' rules (SQuAD v1.1 ``evaluate-v1.1.py``,
+https://rajpurkar.github.io/SQuAD-explorer/; TAT-QA, https://github.com/NExTplusplus/TAT-QA). Conventions:
 
 * per-item metrics return **fractions in [0, 1]**;
 * corpus-level metrics return **0-100**.
@@ -40,7 +41,7 @@ _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 
 # --------------------------------------------------------------------------------------
-# SQuAD v1.1 (evaluation.md §2, §5.1)
+# SQuAD v1.1 (the official evaluate-v1.1.py: normalize_answer, f1_score, exact_match_score)
 # --------------------------------------------------------------------------------------
 
 
@@ -107,7 +108,7 @@ def squad_corpus_scores(
 
 
 # --------------------------------------------------------------------------------------
-# TAT-QA official behaviour (evaluation.md §1.4-1.6, §5.2)
+# TAT-QA official behaviour (NExTplusplus/TAT-QA tatqa_metric.py, tatqa_utils.py)
 # --------------------------------------------------------------------------------------
 
 _EXCLUDE_IN_NUM = frozenset("'\"\\$€£¥%(),[]")
@@ -293,7 +294,7 @@ def tatqa_question_score(
       gold ``22.12`` percent);
     * the best candidate by (EM, F1) wins; F1 := EM for arithmetic and count questions.
 
-    A correct but verbose free-text answer usually scores 0 here (evaluation.md Q18):
+    A correct but verbose free-text answer usually scores 0 here (the scorer compares parsed spans):
     extract an (answer, scale) pair first, or report ``squad_f1`` against reference text.
     """
     if not prediction:
@@ -359,7 +360,8 @@ def tatqa_reference_text(gold_qa: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The AWS blog example (evaluation.md §3): a named demonstration, not a metric
+# The AWS blog example: a named demonstration, not a metric (our attribution, uncertain:
+# https://aws.amazon.com/blogs/machine-learning/best-practices-and-lessons-for-fine-tuning-anthropics-claude-3-haiku-on-amazon-bedrock/)
 # --------------------------------------------------------------------------------------
 
 

@@ -125,13 +125,105 @@ def render_policy(template_name: str, **values: str) -> dict[str, Any]:
 
 def caller_policy(
     region: str, account: str, caller_role_arn: str, *, role_name_prefix: str = ROLE_NAME_PREFIX,
-    bucket_prefix: str = BUCKET_PREFIX,
+    bucket_prefix: str = BUCKET_PREFIX, kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The notebook execution role's policy (``notebook-caller.json``), rendered."""
-    return render_policy(
+    """The notebook execution role's policy (``notebook-caller.json``), rendered.
+
+    With ``kms_key_arn`` (01's ``kms_key_arn`` parameter) the statements of
+    ``notebook-caller-kms.json`` are appended: the caller uses that key through S3 and
+    Bedrock only, and may let Bedrock create grants on it for the custom model
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/encryption-custom-job.html).
+    """
+    document = render_policy(
         "notebook-caller", Region=region, AccountId=account, CallerRoleArn=caller_role_arn,
         RoleNamePrefix=role_name_prefix, BucketPrefix=bucket_prefix,
     )
+    if kms_key_arn:
+        validate_kms_key_arn(kms_key_arn, region, account)
+        kms = render_policy("notebook-caller-kms", KmsKeyArn=kms_key_arn, Region=region)
+        document["Statement"] = _statements(document) + _statements(kms)
+    return document
+
+
+_KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):key/([A-Za-z0-9-]+)$")
+
+
+def validate_kms_key_arn(kms_key_arn: str, region: str, account: str | None = None) -> str:
+    """A customer managed key ARN in the workshop's region (and account); ``ValueError`` otherwise.
+
+    A key ARN rather than an alias or ID, because IAM policies (the caller's, the service
+    role's) name the key by ARN, and the bucket, the job and the key must share a region.
+    """
+    match = _KMS_KEY_ARN.match(kms_key_arn.strip())
+    if not match:
+        raise ValueError(
+            f"kms_key_arn={kms_key_arn!r} is not a KMS key ARN. Use the key's ARN "
+            "(arn:aws:kms:<region>:<account>:key/<key id>, KMS console → the key → ARN), not an alias or ID, "
+            "or leave it empty for SSE-S3 and AWS-managed encryption."
+        )
+    if match.group(2) != region:
+        raise ValueError(f"kms_key_arn is in {match.group(2)}, but the workshop runs in {region}: "
+                         "use a key in the same region as the bucket and the jobs.")
+    if account and match.group(3) != account:
+        raise ValueError(f"kms_key_arn belongs to account {match.group(3)}, not {account}: "
+                         "use a key of this account (the templates grant this account's keys only).")
+    return kms_key_arn.strip()
+
+
+# ---- the permissions boundary of the roles the caller creates --------------------------
+
+
+BOUNDARY_SUFFIX = "PermissionsBoundary"
+
+
+def permissions_boundary_arn(account: str, *, partition: str = "aws", role_name_prefix: str = ROLE_NAME_PREFIX) -> str:
+    """The boundary the caller policy requires on every role it creates (``iam:PermissionsBoundary``)."""
+    return managed_policy_arn(f"{role_name_prefix}{BOUNDARY_SUFFIX}", account, partition=partition)
+
+
+def ensure_permissions_boundary(
+    region: str, account: str, *, role_name_prefix: str = ROLE_NAME_PREFIX, bucket_prefix: str = BUCKET_PREFIX,
+) -> str:
+    """Create the service roles' permissions boundary (``service-role-boundary.json``) once; return its ARN.
+
+    The boundary caps what any workshop service role can do (workshop buckets, model
+    invocation, this account's keys through S3/Bedrock) whatever policies are put on it
+    later (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
+    IAM is global, so it names no region: one boundary serves every workshop id and region
+    of the account. It costs nothing, so cleanup keeps it.
+    The caller policy denies rewriting or deleting it; if it exists with other content, an
+    administrator must update it (the error says so) rather than the notebook.
+    """
+    partition = partition_for(region)
+    name = f"{role_name_prefix}{BOUNDARY_SUFFIX}"
+    document = render_policy("service-role-boundary", Partition=partition, AccountId=account, BucketPrefix=bucket_prefix)
+    arn = permissions_boundary_arn(account, partition=partition, role_name_prefix=role_name_prefix)
+    iam = aws.client("iam", region)
+    try:
+        policy = iam.get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as exc:
+        if _error(exc)[0] != "NoSuchEntity":
+            raise
+        try:
+            iam.create_policy(
+                PolicyName=name, PolicyDocument=_dumps(document), Description=(
+                    "Permissions boundary of the Bedrock fine-tuning workshop's service roles"),
+                Tags=_tag_list({"workshop": ws.WORKSHOP_TAG}),
+            )
+        except ClientError as exc2:
+            if _error(exc2)[0] != "EntityAlreadyExists":
+                raise
+        iam.get_waiter("policy_exists").wait(PolicyArn=arn, WaiterConfig=_waiter_config())
+        log.info("created permissions boundary %s", name)
+        return arn
+    current = iam.get_policy_version(PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"]
+    if not same_document(current, document):
+        raise RuntimeError(
+            f"The permissions boundary {arn} exists with other content than iam-policies/service-role-boundary.json. "
+            "The caller policy forbids the notebooks to rewrite it: ask your administrator to set its default "
+            "version to the rendered template (utils.iam.render_policy('service-role-boundary', ...))."
+        )
+    return arn
 
 
 def policy_actions(document: Mapping[str, Any]) -> list[str]:
@@ -239,11 +331,14 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def ensure_role(
     name: str, trust_policy: Mapping[str, Any], description: str = "",
     tags: Mapping[str, str] | list[dict[str, str]] | None = None, *, region: str | None = None,
+    permissions_boundary: str | None = None,
 ) -> str:
     """Get or create role ``name``; return its ARN.
 
     On rerun the trust policy is updated only if it differs, the description only
     if it differs, and missing or changed tags are added (other tags are kept).
+    ``permissions_boundary`` (a managed policy ARN) is set at creation, and put on an
+    existing role that lacks it, before anything else is written to the role.
     """
     iam = aws.client("iam", region)
     wanted_tags = _tag_dict(tags)
@@ -258,16 +353,23 @@ def ensure_role(
         }
         if wanted_tags:
             kwargs["Tags"] = _tag_list(wanted_tags)
+        if permissions_boundary:
+            kwargs["PermissionsBoundary"] = permissions_boundary
         try:
             arn = retry_eventual(iam.create_role, **kwargs)["Role"]["Arn"]
         except ClientError as exc2:  # a parallel run created it first
             if _error(exc2)[0] != "EntityAlreadyExists":
                 raise
-            return ensure_role(name, trust_policy, description, tags, region=region)
+            return ensure_role(name, trust_policy, description, tags, region=region,
+                               permissions_boundary=permissions_boundary)
         iam.get_waiter("role_exists").wait(RoleName=name, WaiterConfig=_waiter_config())
         log.info("created role %s", name)
         return arn
 
+    current_boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    if permissions_boundary and current_boundary != permissions_boundary:
+        retry_eventual(iam.put_role_permissions_boundary, RoleName=name, PermissionsBoundary=permissions_boundary)
+        log.info("set permissions boundary of role %s", name)
     if not same_document(role.get("AssumeRolePolicyDocument", {}), trust_policy):
         retry_eventual(iam.update_assume_role_policy, RoleName=name, PolicyDocument=_dumps(trust_policy))
         log.info("updated trust policy of role %s", name)
@@ -462,8 +564,9 @@ def _ensure_service_role(
     name: str, trust: dict[str, Any], description: str, tags: dict[str, str], *,
     policy: tuple[str, dict[str, Any], str], account: str, region: str, kms_key_arn: str | None,
 ) -> str:
-    """A Bedrock service role with its managed permissions policy (and optional KMS access)."""
-    arn = ensure_role(name, trust, description, tags, region=region)
+    """A Bedrock service role, bounded by the workshop boundary, with its managed policy (and optional KMS)."""
+    boundary = ensure_permissions_boundary(region, account)
+    arn = ensure_role(name, trust, description, tags, region=region, permissions_boundary=boundary)
     policy_name, document, policy_description = policy
     policy_arn = ensure_managed_policy(
         policy_name[:128], document, description=policy_description, tags=tags,
@@ -471,6 +574,7 @@ def _ensure_service_role(
     )
     attach(name, policy_arn, region=region)
     if kms_key_arn:
+        validate_kms_key_arn(kms_key_arn, region, account)
         ensure_inline_policy(
             name, "kms", render_policy("service-role-kms", KmsKeyArn=kms_key_arn, Region=region),
             region=region,

@@ -1,7 +1,8 @@
 """Calling models: Converse, and InvokeModel with each family's native body, plain or streamed.
 
 Both plain calls return a :class:`Reply` with the text and the token usage Bedrock reports
-(Converse ``usage``, or the ``x-amzn-bedrock-*-token-count`` headers of InvokeModel).
+(Converse ``usage``, or the ``x-amzn-bedrock-*-token-count`` headers of InvokeModel, falling
+back to the usage the model's response body reports when the headers are absent).
 :func:`stream_text` streams with ConverseStream or InvokeModelWithResponseStream and measures
 time to first token and total latency (:class:`StreamedReply`).
 """
@@ -63,7 +64,10 @@ def converse(
 
 def native_body(body_family: str, prompt: str, *, system: str | None = None, max_tokens: int = 512,
                 temperature: float = 0.0) -> dict[str, Any]:
-    """The InvokeModel request body of a model family (bedrock-api.md §5.2)."""
+    """The InvokeModel request body of a model family.
+
+    Shapes: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html (one page per family).
+    """
     if body_family == "anthropic":
         body: dict[str, Any] = {
             "anthropic_version": "bedrock-2023-05-31",
@@ -139,7 +143,7 @@ def invoke(
     headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
     text, stop = native_text(body_family, payload)
     latency = headers.get("x-amzn-bedrock-invocation-latency")
-    input_tokens, output_tokens = usage_from_response(response)
+    input_tokens, output_tokens = usage_from_response(response, body=payload)  # headers, else the body
     return Reply(
         text=text,
         input_tokens=input_tokens,

@@ -4,8 +4,10 @@ Every model ID the notebooks and ``utils`` use lives here, named by role
 (student, teacher, judges, comparison models). Nothing else in the series
 hard-codes a model ID: look it up with :func:`get` or :func:`profile`.
 
-Facts come from ``shared/reference/models.md`` and ``bedrock-api.md``
-(researched 2026-11-21). Lifecycles change: notebook 01's preflight re-checks
+Facts come from the Amazon Bedrock user guide (supported models,
+https://docs.aws.amazon.com/bedrock/latest/userguide/models-supported.html; customization,
+https://docs.aws.amazon.com/bedrock/latest/userguide/custom-model-supported.html; lifecycle,
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html), researched 2026-11-21. Lifecycles change: notebook 01's preflight re-checks
 every ID against ``get_foundation_model`` in the target region before use.
 """
 
@@ -127,7 +129,11 @@ _NOVA_HP = (
     HyperParameter("learningRateWarmupSteps", int, 10, 0, 100),
 )
 
-# family -> hyperparameters (bedrock-api.md §1.7). Names outside this table are rejected.
+# family -> hyperparameters. Names outside this table are rejected. Ranges checked on 2026-12-06 against
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-nova-mm.html (Nova),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-meta-llama31.html (Llama 3.1),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-titan-text.html (Titan Text Lite/Express),
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-anth-claude-3.html (Claude 3 Haiku).
 HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
     "claude3": (
         HyperParameter("epochCount", int, 2, 1, 10),
@@ -138,7 +144,7 @@ HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
     ),
     "llama3.1": _LLAMA_HP,
     "llama3.2": _LLAMA_HP,
-    "llama3.3": _LLAMA_HP,
+    "llama3.3": _LLAMA_HP,  # no page of its own: the Llama 3.1 ranges are our assumption (uncertain)
     "llama2": _LLAMA_HP,
     "titan": (
         HyperParameter("epochCount", int, 5, 1, 10),
@@ -183,7 +189,7 @@ MODELS: dict[str, ModelSpec] = {
             "nova-2-lite", "Amazon Nova 2 Lite", "Amazon", "amazon.nova-2-lite-v1:0", "nova2", "nova",
             customization_id="amazon.nova-2-lite-v1:0:256k", customization_regions=("us-east-1",),
             profile_prefixes=("us", "global"), requires_profile=True, deployment="provisioned",
-            notes="On-demand deployment of customized Nova 2 Lite is unverified (models.md S8).",
+            notes="On-demand deployment of customized Nova 2 Lite is unverified (uncertain; our assumption).",
         ),
         # --- Meta Llama (customization in us-west-2) --------------------------------
         ModelSpec(
@@ -245,7 +251,7 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-# Retired model -> its current replacement (models.md §3).
+# Retired model -> its current replacement (our choice by role; lifecycle page above).
 REPLACEMENTS: dict[str, str] = {
     "claude-3-haiku": "nova-lite",
     "claude-3-sonnet": "claude-sonnet-4-6",
@@ -349,7 +355,7 @@ PROFILES: dict[str, Profile] = {
         name="current",
         region="us-east-1",
         student="nova-lite",
-        # Nova Pro rather than Claude Sonnet 4.6 as teacher: pricing.md has a dated price
+        # Nova Pro rather than Claude Sonnet 4.6 as teacher: utils/costs.py has a dated price
         # for it (Sonnet 4.6 is a gap), and Nova Pro -> Nova Lite is a documented teacher/
         # student pair. Pass teacher="claude-sonnet-4-6" in notebook 03 to switch.
         teacher="nova-pro",

@@ -1,20 +1,29 @@
 """Preflight: catch the usual workshop failures in minute one, each with its exact fix.
 
-:func:`run_preflight` checks, in order: the SDK versions, where the notebook runs
-(SageMaker or elsewhere, kernel), who the caller is, the lifecycle of every model
-the profile uses (student, teacher, judges, comparison models), that the
-student can be customized in the region, inference-profile IDs, model access,
-the caller's permissions (``iam:SimulatePrincipalPolicy``) and Bedrock quotas.
+:func:`plan_run` decides, from the notebooks' parameters, which models and features
+this run will use (the student always; the teacher only when synthetic data is
+generated; judges and comparison models only when enabled; Provisioned Throughput
+only when the student is served that way). :func:`run_preflight` then checks, for
+that plan only: the SDK versions, where the notebook runs (SageMaker or elsewhere,
+kernel), who the caller is, the lifecycle of every model in use, that the student
+can be customized in the region, inference-profile IDs, model access (AWS
+Marketplace subscription and Anthropic's use-case form for third-party models), the
+caller's permissions (``iam:SimulatePrincipalPolicy``) and Bedrock quotas. A fresh
+account is not blocked by a model that no notebook of this run calls.
 
 It returns a :class:`Checklist`: ✓ / ✗ / ⚠ rows, every ✗ carrying the concrete
 fix, plus the resolved invocation IDs by role. It is usable on its own::
 
     from utils.preflight import run_preflight
-    checklist = run_preflight("current")
+    plan = plan_run("current", use_synthetic=True)
+    checklist = run_preflight("current", plan=plan)
     checklist            # renders as a table in Jupyter
     checklist.require()  # raises with every fix if anything failed
 
-Facts: ``shared/reference/bedrock-api.md`` §8–10, ``models.md`` §3.
+Sources: model access and its prerequisites,
+https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html; model
+lifecycle, https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html;
+availability fields, botocore shape ``GetFoundationModelAvailabilityResponse``.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -32,6 +41,11 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from utils import aws, iam, models
 
 PASS, FAIL, WARN = "✓", "✗", "⚠"
+
+# conda_python3 on SageMaker notebook instances is Python 3.10 on every current platform
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/nbi-al2023.html,
+# https://docs.aws.amazon.com/sagemaker/latest/dg/nbi-al2.html); pyproject.toml states the same minimum.
+MIN_PYTHON = (3, 10)
 
 # The series needs custom model deployments, Converse and CountTokens (requirements.txt).
 MIN_VERSIONS = {"boto3": "1.44.0", "botocore": "1.44.0"}
@@ -44,15 +58,31 @@ WORKSHOP_WINDOW_DAYS = 14  # and refuse any model whose end of life falls inside
 GEO_PREFIXES = (("us-gov-", "us-gov"), ("us-", "us"), ("ca-", "us"), ("eu-", "eu"), ("ap-northeast-1", "jp"),
                 ("ap-", "apac"))
 CONCURRENT_JOBS_QUOTA = "L-0406044C"
-DEFAULT_RECORD_LIMIT = 10_000  # bedrock-api.md §2.2, when no quota can be read
+DEFAULT_RECORD_LIMIT = 10_000  # used when no quota can be read (our assumption: the smallest published default)
 CALLER_POLICY = "iam-policies/notebook-caller.json"
 
 NO_MODEL_ACCESS = "You don't have access to the model with the specified model ID."
+MODEL_ACCESS_DOC = "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html"
+MARKETPLACE_ACTIONS = ("aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions", "aws-marketplace:Unsubscribe")
+# Serverless models are enabled by default; for a third-party model the first call starts an
+# AWS Marketplace subscription in the background, which needs the caller's Marketplace
+# permissions and a payment method, takes up to 15 minutes, and may keep answering
+# AccessDenied for about 2 minutes after the permissions are fixed (MODEL_ACCESS_DOC).
+MARKETPLACE_FIX = (
+    f"Grant the notebook's execution role {', '.join(MARKETPLACE_ACTIONS)} (the caller policy "
+    f"{CALLER_POLICY} includes them), and make sure the account has a valid payment method for AWS Marketplace. "
+    "The first call to the model then starts the account's Marketplace subscription: call it once (or rerun "
+    "01 with access_probe=True), wait a few minutes (the subscription takes up to 15 minutes, and "
+    f"AccessDenied can persist about 2 minutes after a permission fix), then rerun. See {MODEL_ACCESS_DOC}"
+)
+ANTHROPIC_FORM_FIX = (
+    "Anthropic models also need the one-time use-case form (first-time use, once per account or once in the "
+    "organization's management account): Bedrock console → Model catalog → an Anthropic model → submit the "
+    "use-case details, or the PutUseCaseForModelAccess API. Then wait up to 15 minutes and rerun."
+)
 ACCESS_FIX = (
-    "Model access is not enabled for this account and model. Since late 2025 serverless models are "
-    "enabled by default, but a first-time Anthropic user must submit the use-case form once (Bedrock "
-    "console → Model catalog → the model → 'Submit use case details'), and a Marketplace offer may need "
-    "accepting (open the model once in the Bedrock playground). Then wait a few minutes and rerun."
+    "Model access is not in place for this account and model. Amazon models need nothing. For third-party "
+    f"models: {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
 )
 IAM_FIX = (
     f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} (rendered with "
@@ -163,6 +193,103 @@ class Checklist:
         return self
 
 
+# ---- what this run will use ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The models and features one run of the series uses, decided from the notebooks' parameters.
+
+    ``roles`` maps each role this run calls (student, teacher, judge_1, ...) to a registry
+    key; ``skipped`` maps each role of the profile that it does not call to the reason.
+    ``deployment`` is how the student's custom model is served (``on_demand`` or
+    ``provisioned``). The preflight checks models, access and permissions for this plan only.
+    """
+
+    profile: str
+    roles: dict[str, str]
+    skipped: dict[str, str]
+    deployment: str
+    customization_type: str = "FINE_TUNING"
+
+    @property
+    def student(self) -> models.ModelSpec:
+        return models.get(self.roles["student"])
+
+    @property
+    def third_party(self) -> bool:
+        """True when a model in use is not Amazon's (its access goes through AWS Marketplace)."""
+        return any(models.get(key).provider.lower() != "amazon" for key in self.roles.values())
+
+    def rows(self) -> list[dict[str, str]]:
+        """One row per role of the profile: checked or skipped, and why."""
+        rows = [{"role": role, "model": models.get(key).name, "checked": "yes",
+                 "why": _ROLE_USE.get(role.split("_")[0], "used by this run")}
+                for role, key in self.roles.items()]
+        rows += [{"role": role, "model": model, "checked": "no", "why": why}
+                 for role, (model, why) in self.skipped.items()]
+        rows.append({"role": "serving", "model": "Provisioned Throughput" if self.deployment == "provisioned"
+                     else "on-demand custom model deployment", "checked": "yes",
+                     "why": f"how {self.student.name} is served after fine-tuning (05)"})
+        return rows
+
+    def render(self, fmt: str = "markdown") -> str:
+        """The decision as a Markdown table (``fmt="markdown"``) or plain text."""
+        rows = self.rows()
+        if fmt == "markdown":
+            lines = ["| Role | Model | Checked | Why |", "|---|---|---|---|"]
+            lines += [f"| {r['role']} | {r['model']} | {r['checked']} | {r['why']} |" for r in rows]
+            return "\n".join(lines)
+        return "\n".join(f"{r['checked']:>3}  {r['role']:<13} {r['model']:<34} {r['why']}" for r in rows)
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+
+_ROLE_USE = {
+    "student": "fine-tuned in 04, served in 05, its base model answered in 06",
+    "teacher": "writes synthetic Q&A pairs in 03 (use_synthetic=True)",
+    "judge": "LLM-as-a-judge in 06 (use_judges=True)",
+    "comparison": "comparison model in 06 (use_comparison=True)",
+}
+
+
+def plan_run(
+    profile_name: str = models.DEFAULT_PROFILE, *, student: str = "", teacher: str = "",
+    use_synthetic: bool = True, use_judges: bool = False, use_comparison: bool = False,
+    customization_type: str = "FINE_TUNING",
+) -> RunPlan:
+    """Which models and features this run uses, from the notebooks' parameters.
+
+    ``student`` and ``teacher`` override the profile's models (registry keys or IDs, "" keeps
+    the profile's). ``use_synthetic`` is whether 03 generates data with the teacher (04's
+    parameter of the same name), ``use_judges`` and ``use_comparison`` whether 06 calls the
+    judges and comparison models. Parameters of the same name reach every notebook that
+    declares them (``make workshop PARAMS=...``), so 01 and the later notebooks agree.
+    """
+    prof = models.profile(profile_name)
+    student_key = models.get(student).key if student else prof.student
+    roles: dict[str, str] = {"student": student_key}
+    skipped: dict[str, tuple[str, str]] = {}
+    teacher_key = models.get(teacher).key if teacher else prof.teacher
+    if use_synthetic:
+        roles["teacher"] = teacher_key
+    else:
+        skipped["teacher"] = (models.get(teacher_key).name, "use_synthetic=False: 03 does not call the teacher")
+    for i, key in enumerate(prof.judges):
+        if use_judges:
+            roles[f"judge_{i + 1}"] = key
+        else:
+            skipped[f"judge_{i + 1}"] = (models.get(key).name, "use_judges=False: 06 calls no judge")
+    for i, key in enumerate(prof.comparison):
+        if use_comparison:
+            roles[f"comparison_{i + 1}"] = key
+        else:
+            skipped[f"comparison_{i + 1}"] = (models.get(key).name, "use_comparison=False: 06 compares no other model")
+    deployment = models.get(student_key).deployment or "provisioned"
+    return RunPlan(prof.name, roles, skipped, deployment, customization_type)  # type: ignore[arg-type]
+
+
 # ---- helpers ------------------------------------------------------------------------------
 
 
@@ -177,13 +304,19 @@ def _denied(code: str) -> bool:
     return code in {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"}
 
 
-def explain_access_denied(message: str) -> str:
-    """The fix for a Bedrock ``AccessDeniedException``, from its message."""
+def explain_access_denied(message: str, provider: str = "") -> str:
+    """The fix for a Bedrock ``AccessDeniedException``, from its message (and the model's provider)."""
     lowered = message.lower()
     if "explicit deny" in lowered or "service control policy" in lowered:
         return SCP_FIX
-    if "don't have access to the model" in lowered or "do not have access to the model" in lowered:
-        return ACCESS_FIX
+    anthropic = provider.lower() == "anthropic"
+    if "use case" in lowered or "use-case" in lowered:
+        return ANTHROPIC_FORM_FIX
+    if "aws-marketplace" in lowered or "marketplace subscription" in lowered:
+        return MARKETPLACE_FIX + (f" {ANTHROPIC_FORM_FIX}" if anthropic else "")
+    if "don't have access to the model" in lowered or "do not have access to the model" in lowered \
+            or "model access is denied" in lowered:
+        return (MARKETPLACE_FIX + f" {ANTHROPIC_FORM_FIX}") if anthropic else ACCESS_FIX
     if "not authorized to perform" in lowered or "bedrock:" in lowered:
         return IAM_FIX
     return f"{IAM_FIX} If it is attached, check for an SCP: {SCP_FIX}"
@@ -216,7 +349,7 @@ def _to_date(value: Any) -> date | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+        return value.astimezone(timezone.utc).date() if value.tzinfo else value.date()
     if isinstance(value, date):
         return value
     try:
@@ -287,8 +420,9 @@ def check_environment(checklist: Checklist) -> None:
             f"not on a SageMaker notebook instance (backend {backend}, kernel {kernel}, Python {python}); "
             f"credentials come from the environment. On AWS, attach {CALLER_POLICY} to that identity.",
         )
-    if sys.version_info < (3, 11):  # noqa: UP036 - a learner's kernel may be older than ours
-        checklist.add("python version", WARN, f"Python {python}; the series is tested on 3.11+")
+    if sys.version_info < MIN_PYTHON:  # a learner's kernel may be older than ours
+        checklist.add("python version", WARN, f"Python {python}; the series needs Python "
+                      f"{'.'.join(map(str, MIN_PYTHON))}+ (conda_python3 on a notebook instance has it)")
 
 
 def check_identity(checklist: Checklist, region: str) -> bool:
@@ -463,10 +597,11 @@ def _access_row(checklist: Checklist, bedrock: Any, state: _ModelState, *, probe
     agreement = (availability.get("agreementAvailability") or {}).get("status", "AVAILABLE")
     if availability.get("authorizationStatus") == "NOT_AUTHORIZED":
         problems.append(("not authorized by IAM/SCP", IAM_FIX + " " + SCP_FIX))
+    access_fix = _access_fix(spec)
     if availability.get("entitlementAvailability") == "NOT_AVAILABLE":
-        problems.append(("model access not enabled (entitlement)", ACCESS_FIX))
+        problems.append(("model access not enabled (entitlement)", access_fix))
     if agreement not in {"AVAILABLE"}:
-        problems.append((f"agreement {agreement}", ACCESS_FIX))
+        problems.append((f"Marketplace agreement {agreement}", access_fix))
     if availability.get("regionAvailability") == "NOT_AVAILABLE":
         problems.append((f"not available in {checklist.region}", _replacement_text(spec)))
     if problems:
@@ -474,6 +609,14 @@ def _access_row(checklist: Checklist, bedrock: Any, state: _ModelState, *, probe
         state.usable = False
     else:
         checklist.add(label, PASS, "authorized, entitled, agreement available")
+
+
+def _access_fix(spec: models.ModelSpec) -> str:
+    """Amazon models need no subscription; third-party ones the Marketplace steps (+ Anthropic's form)."""
+    provider = spec.provider.lower()
+    if provider == "amazon":
+        return f"{IAM_FIX} Amazon models need no Marketplace subscription; if access still fails, see {MODEL_ACCESS_DOC}"
+    return MARKETPLACE_FIX + (f" {ANTHROPIC_FORM_FIX}" if provider == "anthropic" else "")
 
 
 def _invoke_probe(checklist: Checklist, state: _ModelState, label: str, why: str) -> None:
@@ -488,7 +631,8 @@ def _invoke_probe(checklist: Checklist, state: _ModelState, label: str, why: str
     except ClientError as exc:
         code, message = _error(exc)
         if _denied(code):
-            checklist.add(label, FAIL, f"one-token invoke denied: {message}", explain_access_denied(message))
+            checklist.add(label, FAIL, f"one-token invoke denied: {message}",
+                          explain_access_denied(message, state.spec.provider))
             state.usable = False
         else:
             checklist.add(label, WARN, f"could not check ({why}; one-token invoke: {code})")
@@ -508,14 +652,22 @@ def caller_principal_arn(caller_arn: str, region: str | None = None) -> str:
         return f"arn:{partition}:iam::{account}:role/{role}"
 
 
-def series_action_probes(region: str, account: str, student: models.ModelSpec) -> list[tuple[str, str]]:
-    """(action, representative resource ARN) pairs the series needs, for the permission simulation."""
+def series_action_probes(
+    region: str, account: str, student: models.ModelSpec, plan: RunPlan | None = None,
+) -> list[tuple[str, str]]:
+    """(action, representative resource ARN) pairs this run needs, for the permission simulation.
+
+    Serving checks Provisioned Throughput only when the plan serves the student that way
+    (else on-demand deployments); invoking inference profiles only when a model in use needs
+    one; the Marketplace actions only when a third-party model is in use.
+    """
     part = iam.partition_for(region)
     bedrock = f"arn:{part}:bedrock:{region}:{account}"
     fm = f"arn:{part}:bedrock:{region}::foundation-model/{student.customization_id or student.model_id}"
     role = f"arn:{part}:iam::{account}:role/{iam.ROLE_NAME_PREFIX}preflight-Customization"
     bucket = f"arn:{part}:s3:::{iam.BUCKET_PREFIX}preflight-data"
-    return [
+    deployment = plan.deployment if plan else (student.deployment or "provisioned")
+    probes = [
         ("bedrock:ListFoundationModels", "*"),
         ("bedrock:GetFoundationModel", fm),
         ("bedrock:CreateModelCustomizationJob", fm),
@@ -523,13 +675,26 @@ def series_action_probes(region: str, account: str, student: models.ModelSpec) -
         ("bedrock:StopModelCustomizationJob", f"{bedrock}:model-customization-job/preflight"),
         ("bedrock:GetCustomModel", f"{bedrock}:custom-model/preflight"),
         ("bedrock:DeleteCustomModel", f"{bedrock}:custom-model/preflight"),
-        ("bedrock:CreateCustomModelDeployment", f"{bedrock}:custom-model/preflight"),
-        ("bedrock:CreateProvisionedModelThroughput", f"{bedrock}:custom-model/preflight"),
-        ("bedrock:DeleteProvisionedModelThroughput", f"{bedrock}:provisioned-model/preflight"),
-        ("bedrock:InvokeModel", f"arn:{part}:bedrock:{region}::foundation-model/{student.model_id}"),
-        ("bedrock:InvokeModel", f"{bedrock}:inference-profile/us.preflight"),
-        ("bedrock:CreateModelInvocationJob", f"{bedrock}:model-invocation-job/preflight"),
-        ("bedrock:CreateEvaluationJob", f"{bedrock}:evaluation-job/preflight"),
+    ]
+    if deployment == "provisioned":
+        probes += [
+            ("bedrock:CreateProvisionedModelThroughput", f"{bedrock}:custom-model/preflight"),
+            ("bedrock:GetProvisionedModelThroughput", f"{bedrock}:provisioned-model/preflight"),
+            ("bedrock:DeleteProvisionedModelThroughput", f"{bedrock}:provisioned-model/preflight"),
+            ("bedrock:InvokeModel", f"{bedrock}:provisioned-model/preflight"),
+        ]
+    else:
+        probes += [
+            ("bedrock:CreateCustomModelDeployment", f"{bedrock}:custom-model/preflight"),
+            ("bedrock:GetCustomModelDeployment", f"{bedrock}:custom-model-deployment/preflight"),
+            ("bedrock:DeleteCustomModelDeployment", f"{bedrock}:custom-model-deployment/preflight"),
+            ("bedrock:InvokeModel", f"{bedrock}:custom-model-deployment/preflight"),
+        ]
+    probes.append(("bedrock:InvokeModel", f"arn:{part}:bedrock:{region}::foundation-model/{student.model_id}"))
+    in_use = [models.get(key) for key in plan.roles.values()] if plan else [student]
+    if any(spec.requires_profile for spec in in_use):
+        probes.append(("bedrock:InvokeModel", f"{bedrock}:inference-profile/{geo_prefix(region)}.preflight"))
+    probes += [
         ("iam:PassRole", role),
         ("iam:CreateRole", role),
         ("iam:DeleteRole", role),
@@ -538,9 +703,12 @@ def series_action_probes(region: str, account: str, student: models.ModelSpec) -
         ("s3:DeleteBucket", bucket),
         ("servicequotas:ListServiceQuotas", "*"),
     ]
+    if plan is not None and plan.third_party:
+        probes += [(action, "*") for action in MARKETPLACE_ACTIONS]
+    return probes
 
 
-def _permissions_row(checklist: Checklist, student: models.ModelSpec) -> None:
+def _permissions_row(checklist: Checklist, student: models.ModelSpec, plan: RunPlan | None = None) -> None:
     label = "caller permissions"
     caller = checklist.facts.get("caller_arn")
     account = checklist.facts.get("account")
@@ -552,7 +720,8 @@ def _permissions_row(checklist: Checklist, student: models.ModelSpec) -> None:
     denied: list[str] = []
     explicit: list[str] = []
     groups: dict[str, list[str]] = {}
-    for action, resource in series_action_probes(checklist.region, account, student):
+    probes = series_action_probes(checklist.region, account, student, plan)
+    for action, resource in probes:
         groups.setdefault(resource, []).append(action)
     try:
         for resource, actions in groups.items():
@@ -581,12 +750,13 @@ def _permissions_row(checklist: Checklist, student: models.ModelSpec) -> None:
         return
     checklist.facts["simulated_principal"] = principal
     if not denied and not explicit:
-        checklist.add(label, PASS, f"{len(series_action_probes(checklist.region, account, student))} series "
-                      f"actions allowed for {principal}")
+        checklist.add(label, PASS, f"{len(probes)} actions this run needs are allowed for {principal}")
         return
     fixes = []
     if denied:
         fixes.append(f"Allow {', '.join(sorted(set(denied)))}: {IAM_FIX}")
+    if set(denied) & set(MARKETPLACE_ACTIONS):
+        fixes.append(MARKETPLACE_FIX)
     if explicit:
         fixes.append(f"{', '.join(sorted(set(explicit)))}: {SCP_FIX}")
     checklist.add(label, FAIL, f"denied: {', '.join(sorted(set(denied + explicit)))}", " ".join(fixes))
@@ -669,14 +839,17 @@ def run_preflight(
     allow_legacy: bool = False,
     workshop_window_days: int = WORKSHOP_WINDOW_DAYS,
     *,
+    plan: RunPlan | None = None,
     today: date | None = None,
     invoke_probe: bool = False,
     check_permissions: bool = True,
     installed_versions: dict[str, str] | None = None,
     progress: Callable[[Check], None] | None = None,
 ) -> Checklist:
-    """Run every check for a profile and return the :class:`Checklist`.
+    """Run every check for the models and features of ``plan`` and return the :class:`Checklist`.
 
+    ``plan`` comes from :func:`plan_run` (the notebooks' parameters); without one, the
+    notebooks' defaults are assumed (student and teacher, no judges or comparison models).
     ``region`` defaults to ``$WORKSHOP_REGION``, then the profile's region.
     ``student`` overrides the profile's student (a registry key or ID).
     ``allow_legacy`` accepts LEGACY models whose end of life is more than
@@ -685,13 +858,16 @@ def run_preflight(
     cannot be read. ``today`` and ``installed_versions`` exist for tests.
     """
     prof = models.profile(profile_name)
+    plan = plan or plan_run(prof.name, student=student or "", customization_type=customization_type)
+    if student and models.get(student).key != plan.roles["student"]:
+        raise ValueError(f"student={student!r} differs from the plan's student {plan.roles['student']!r}")
+    customization_type = plan.customization_type
     region = region or os.environ.get(aws.REGION_ENV) or prof.region
-    today = today or datetime.now(UTC).date()
-    roles = prof.roles()
-    if student:
-        roles["student"] = models.get(student).key
+    today = today or datetime.now(timezone.utc).date()
+    roles = dict(plan.roles)
     checklist = Checklist(profile=prof.name, region=region, models=dict(roles))
-    checklist.facts.update(customization_type=customization_type, today=today.isoformat())
+    checklist.facts.update(customization_type=customization_type, today=today.isoformat(),
+                           skipped_roles=dict(plan.skipped), deployment=plan.deployment)
     if progress:
         def add_with_progress(*args: Any, **kwargs: Any) -> Check:
             check = Checklist.add(checklist, *args, **kwargs)
@@ -721,6 +897,6 @@ def run_preflight(
         if state.usable:
             _access_row(checklist, bedrock, state, probe=invoke_probe)
     if check_permissions:
-        _permissions_row(checklist, student_spec)
+        _permissions_row(checklist, student_spec, plan)
     _quota_rows(checklist, student_spec, customization_type)
     return checklist

@@ -122,6 +122,16 @@ def _loss_plot(curve: dict[str, list[float]]) -> str:
     return f'<img alt="loss curve" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"/>'
 
 
+ARM_ORDER = ("base", "ft_n", "ft_4n", "ft_n_3n")
+ARM_COLUMNS = ("arm", "status", "records", "final_training_loss", "best_validation_loss")
+
+
+def _arm_rows(arms: dict[str, Any]) -> list[dict[str, Any]]:
+    """metrics.arms in the experiment's order (JSON sorted the keys), headline columns only."""
+    order = [a for a in ARM_ORDER if a in arms] + sorted(set(arms) - set(ARM_ORDER))
+    return [{"arm": a, **{c: arms[a].get(c) for c in ARM_COLUMNS[1:]}} for a in order]
+
+
 def render_html(results: dict[str, Any]) -> str:
     """A readable, self-contained summary of one run (results.json in, HTML out)."""
     metrics: dict[str, Any] = results.get("metrics", {})
@@ -160,6 +170,7 @@ profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 {notice}
 <h2>Notebooks</h2>{notebooks}
 <h2>Evaluation (token F1, SQuAD v1.1 rules, 0-100)</h2>{_table(scores)}
+<h2>Experiment arms</h2>{_table(_arm_rows(metrics.get('arms', {})))}
 <h2>Training loss</h2>{_loss_plot(metrics.get('loss_curve', {}))}
 <h2>Headline numbers</h2>{_table(headline_rows)}
 <h2>Cleanup</h2>{cleanup}

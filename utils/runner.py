@@ -1,17 +1,22 @@
 """Run the notebook series with papermill: ``python -m utils.runner`` (``make workshop``).
 
-* kernel ``python3`` and ``cwd=notebooks/`` for every notebook, a per-cell timeout,
-  stop at the first failure;
+* the notebooks' own kernelspec ``conda_python3`` (the SageMaker notebook-instance kernel
+  name; ``make setup`` registers it for the local virtualenv) and ``cwd=notebooks/``,
+  a per-cell timeout, stop at the first failure;
 * on the sandbox backend (the default) a sandbox is started in-process for the run
   and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
   nothing;
-* writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``)
-  and points ``runs/latest`` at it.
+* writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``, and
+  ``<notebook>.kernel.log`` when a kernel process printed anything of its own) and points
+  ``runs/latest`` at it.
 
 Extra parameters: ``--params "epochs=1 workshop_id=team-a"`` (or ``make workshop
 PARAMS=...``) sets a parameter in every notebook that declares it, and
-``-p NAME VALUE`` does the same for one value. Unknown names are an error, since
-papermill itself only warns about them.
+``-p NAME VALUE`` does the same for one value. A value is a Python or JSON literal
+(``price_overrides={"k": 0}``, ``confirm_spend=true``) or else a bare word
+(``workshop_id=team-a``). Before any notebook runs, every value is checked against the
+type its notebook declares (``epochs: int = 2`` refuses ``epochs=3.7``), and unknown names
+are an error, since papermill itself only warns about them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import sys
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,7 @@ from utils.state import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
-KERNEL = "python3"
+KERNEL = "conda_python3"  # the committed kernelspec of every notebook
 CELL_TIMEOUT_S = 300  # sandbox cells finish in seconds; on AWS a job waits for hours, so no limit there
 
 # A sandbox rehearsal bills nothing, so it switches every spend opt-in on, and its jobs
@@ -75,8 +80,25 @@ def _split_assignments(text: str) -> list[str]:
     return tokens + ([current] if current else [])
 
 
-def parse_params(text: str | None, pairs: Iterable[list[str]] = ()) -> dict[str, Any]:
-    """``"a=1 b=text"`` plus ``[["c", "2"]]`` -> ``{"a": 1, "b": "text", "c": 2}``."""
+def _literal(raw: str) -> Any:
+    """A Python literal, else a JSON value (``true``, ``null``), else the text itself."""
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw  # a bare word is a string: workshop_id=team-a
+
+
+def parse_params(
+    text: str | None, pairs: Iterable[list[str]] = (), declared_types: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``"a=1 b=text"`` plus ``[["c", "2"]]`` -> ``{"a": 1, "b": "text", "c": 2}``.
+
+    A name declared ``str`` keeps its text as written (``workshop_id=2024`` is ``"2024"``).
+    """
     params: dict[str, Any] = {}
     items = [tuple(token.split("=", 1)) for token in _split_assignments(text or "")]
     items += [tuple(pair) for pair in pairs]
@@ -84,11 +106,58 @@ def parse_params(text: str | None, pairs: Iterable[list[str]] = ()) -> dict[str,
         if len(item) != 2 or not item[0]:
             raise SystemExit(f"Bad parameter {'='.join(item)!r}: use NAME=VALUE")
         name, raw = item
-        try:
-            params[name] = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            params[name] = raw  # a bare word is a string: workshop_id=team-a
+        value = _literal(raw)
+        if (declared_types or {}).get(name) == "str" and not isinstance(value, str):
+            value = raw
+        params[name] = value
     return params
+
+
+def _type_name(spec: dict[str, Any]) -> str:
+    """``int``, ``dict``, ... as papermill infers it from the annotation (``list[str]`` -> ``list``)."""
+    return str(spec.get("inferred_type_name") or "").split("[", 1)[0].strip().lower()
+
+
+def _matches(value: Any, type_name: str) -> bool:
+    if type_name == "bool":
+        return isinstance(value, bool)
+    if type_name == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_name == "float":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    expected = {"str": str, "dict": dict, "list": list}.get(type_name)
+    return expected is None or isinstance(value, expected)  # an annotation papermill cannot name is not checked
+
+
+def declared_types(declared_by_nb: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Parameter name -> declared type name, over every notebook."""
+    return {name: _type_name(spec) for declared in declared_by_nb.values() for name, spec in declared.items()}
+
+
+def check_types(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every override must have the type each notebook declaring it gives it.
+
+    Returns the overrides with whole numbers widened where ``float`` is declared; raises
+    ``SystemExit`` naming every mismatch (value, notebook, declaration, fix) otherwise.
+    """
+    problems: dict[str, str] = {}  # one line per parameter, naming the first notebook that declares it
+    checked = dict(overrides)
+    for notebook, declared in declared_by_nb.items():
+        for name, value in overrides.items():
+            if name not in declared or name in problems:
+                continue
+            type_name = _type_name(declared[name])
+            if not _matches(value, type_name):
+                problems[name] = (f"{name}={value!r} is {type(value).__name__}, but {notebook} declares "
+                                  f"`{name}: {type_name} = {declared[name].get('default')}`"
+                                  f" ({declared[name].get('help') or 'no description'})")
+            elif type_name == "float" and isinstance(value, int):
+                checked[name] = float(value)
+    if problems:
+        raise SystemExit("Parameter type mismatch; nothing was run:\n  " + "\n  ".join(problems.values())
+                         + "\nFix: pass a value of the declared type (e.g. epochs=3, confirm_spend=True, "
+                         "price_overrides={\"key\": 0.5}).")
+    return checked
 
 
 def parameters_for(overrides: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +173,43 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
         raise SystemExit(
             f"Unknown parameter(s) {unknown}. Declared parameters: {sorted(known)}"
         )
+
+
+def kernel_config():
+    """Kernel-manager settings for every notebook this package executes (papermill, nbclient).
+
+    ipykernel 7 warns on every start that plain TCP carries code and outputs unencrypted.
+    With CurveZMQ available, jupyter_client provisions keys for kernelspecs that declare
+    ``supported_encryption: curve`` (ipykernel's do); otherwise local IPC sockets replace TCP.
+    (jupyter_client/manager.py ``transport_encryption``, ipykernel/kernelapp.py ``init_sockets``
+    in github.com/jupyter/jupyter_client and github.com/ipython/ipykernel).
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
+def kernel_manager_with_log(log_path: Path):
+    """A kernel-manager class whose kernel writes its own process output to ``log_path``.
+
+    Cell outputs still go to the notebook; what the kernel process itself prints (ipykernel's
+    log lines, e.g. the "KeyboardInterrupt caught in kernel." that jupyter_client's shutdown
+    interrupt can provoke when papermill's final kernel_info request is still finishing) goes
+    to the run folder, next to the executed notebook, not to the series' console.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            with open(log_path, "ab") as log:  # the kernel keeps its own copy of the descriptor
+                kw.setdefault("stdout", log)
+                kw.setdefault("stderr", log)
+                await super().start_kernel(**kw)
+
+    return KernelManagerWithLog
 
 
 def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
@@ -134,11 +240,12 @@ def run_series(
     import papermill as pm
 
     notebooks = notebooks or series()
-    run_id = run_id or datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = runs_dir / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
     declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
     check_declared(overrides, declared)
+    overrides = check_types(overrides, declared)  # before anything runs or is written
+    run_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {
         "run_id": run_id, "backend": backend, "notebooks": [], "metrics": {},
@@ -160,17 +267,22 @@ def run_series(
             for notebook in notebooks:
                 params = parameters_for(overrides, declared[notebook.stem])
                 output = run_dir / notebook.name
+                kernel_log = run_dir / f"{notebook.stem}.kernel.log"
                 start = time.perf_counter()
                 status = "ok"
                 try:
                     pm.execute_notebook(
                         str(notebook), str(output), parameters=params, kernel_name=KERNEL,
                         cwd=str(notebook.parent), execution_timeout=cell_timeout,
-                        progress_bar=False, log_output=False,
+                        progress_bar=False, log_output=False, config=kernel_config(),
+                        kernel_manager_class=kernel_manager_with_log(kernel_log),
                     )
                 except Exception as exc:  # noqa: BLE001 - report, then stop the series
                     status = "failed"
                     log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
+                    log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
+                if kernel_log.exists() and not kernel_log.stat().st_size:
+                    kernel_log.unlink()  # keep only logs with something in them
                 seconds = round(time.perf_counter() - start, 2)
                 results["notebooks"].append({"name": notebook.stem, "status": status, "seconds": seconds})
                 if output.exists():
@@ -202,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S)
     args = parser.parse_args(argv)
 
-    overrides = parse_params(args.params, args.p)
+    types = declared_types({nb.stem: declared_parameters(nb) for nb in series()})
+    overrides = parse_params(args.params, args.p, types)
     started = time.perf_counter()
     results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout)
     wall = time.perf_counter() - started

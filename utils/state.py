@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class LedgerEntry:
     region: str
     notebook: str
     billable: bool = False  # keeps costing money while it exists
-    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
 
 
 @dataclass

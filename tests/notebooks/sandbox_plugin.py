@@ -1,7 +1,8 @@
 """pytest plugin (``-p tests.notebooks.sandbox_plugin``): one sandbox per session for nbval.
 
 nbval's cell items are plain ``pytest.Item``s, so fixtures never run for them; the
-sandbox must start in ``pytest_sessionstart`` (shared/reference/notebook-practice.md §2c).
+sandbox must start in ``pytest_sessionstart``
+(https://docs.pytest.org/en/stable/reference/reference.html#pytest.hookspec.pytest_sessionstart).
 Every kernel inherits the endpoint and dummy credentials through the environment.
 
 The notebooks run exactly as committed, with their default parameters, which must
@@ -23,11 +24,14 @@ _server = None
 def pytest_sessionstart(session):
     global _server
     from utils import sandbox
+    from utils.costs import CONFIRM_SPEND_ENV
     from utils.runner import sandbox_environment
 
     _server = sandbox.start()
     state_dir = Path(tempfile.mkdtemp(prefix="workshop-nbval-"))
     os.environ.update(sandbox_environment(_server.url, state_dir))
+    # The committed defaults are under test: the by-hand opt-in (`make lab`) must not leak in.
+    os.environ.pop(CONFIRM_SPEND_ENV, None)
 
 
 def spending(url: str) -> list[str]:

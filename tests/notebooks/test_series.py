@@ -118,7 +118,15 @@ def check_04(recorded: dict) -> None:
     st = state()
     bedrock = clients(st.region)["bedrock"]
     jobs = bedrock.list_model_customization_jobs()["modelCustomizationJobSummaries"]
-    assert [j["status"] for j in jobs] == ["Completed"]
+    assert [j["status"] for j in jobs] == ["Completed"] * 3  # ft_n, ft_4n, ft_n_3n; base has no job
+    arms = recorded["arms"]
+    assert set(arms) == {"base", "ft_n", "ft_4n", "ft_n_3n"} and arms["base"]["status"] == "NoJob"
+    for arm in ("ft_n", "ft_4n", "ft_n_3n"):
+        assert arms[arm]["status"] == "Completed" and arms[arm]["final_training_loss"] > 0
+        assert arms[arm]["best_validation_loss"] > 0
+    assert arms["ft_4n"]["records"] == 4 * arms["ft_n"]["records"]
+    assert arms["ft_n"]["records"] < arms["ft_n_3n"]["records"] <= arms["ft_4n"]["records"]
+    assert st.get("arms") == arms
     model = bedrock.get_custom_model(modelIdentifier=st.get("custom_model_arn"))
     assert model["modelStatus"] == "Active"
     assert len(recorded["loss_curve"]["training_loss"]) > 1
@@ -181,12 +189,12 @@ def test_rerun_after_cleanup_trains_a_new_generation(sandbox_env, tmp_path):
         if notebook.stem in ("01_permissions", "02_data_preparation", "04_fine_tuning", "05_deployment", "07_cleanup"):
             params = {**CI_PARAMETERS[notebook.stem]}
             if notebook.stem == "04_fine_tuning":
-                params["use_synthetic"] = False  # 03 is skipped in this rerun
+                params.update(use_synthetic=False, arms="base,ft_n")  # 03 is skipped in this rerun
             recorded = execute(notebook, tmp_path, params)
             if notebook.stem == "05_deployment":
                 assert recorded["deployment_output_tokens"] > 0
     jobs = clients()["bedrock"].list_model_customization_jobs()["modelCustomizationJobSummaries"]
-    assert sorted(j["status"] for j in jobs) == ["Completed", "Completed"]
+    assert sorted(j["status"] for j in jobs) == ["Completed"] * 4  # three arms, then ft_n of generation 1
     assert any(j["jobName"].endswith("-g1") for j in jobs)
     assert recorded["cleanup_remaining"] == []
 
@@ -247,12 +255,14 @@ def test_02_stops_bad_input_before_uploading(sandbox_env, tmp_path):
 def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     """The seeds' Claude 3 Haiku experiment, on Provisioned Throughput, in the historical catalog.
 
-    pricing.md has no Haiku training or PT price, and the money guard refuses unknown prices,
+    The price table (utils/costs.py) has no Haiku training or PT price, and the money guard refuses unknown prices,
     so the replay passes the sandbox's true price (zero) explicitly.
     """
     monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
     free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
-    results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3},
+    # Claude 3 Haiku needs at least 32 training records per job: the replay trains FT-N with N = 32.
+    results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3,
+                                 "arms": "base,ft_n", "n_originals": 32},
                                 runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]

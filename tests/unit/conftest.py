@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def use_in_process_moto(monkeypatch, region: str) -> None:
     """Environment for in-process ``moto.mock_aws``: the 'aws' backend with dummy credentials.
@@ -15,3 +17,15 @@ def use_in_process_moto(monkeypatch, region: str) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", region)
+
+
+@contextmanager
+def sandbox_environment(monkeypatch, tmp_path, **knobs):
+    """An in-process sandbox (``utils.sandbox.start(**knobs)``) with the environment pointing at it."""
+    from utils import sandbox
+    from utils.runner import sandbox_environment as environment_for
+
+    with sandbox.start(**knobs) as server:
+        for key, value in environment_for(server.url, tmp_path).items():
+            monkeypatch.setenv(key, value)
+        yield server

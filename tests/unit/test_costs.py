@@ -7,7 +7,7 @@ import pytest
 from utils import costs, models
 
 
-def test_worked_example_from_pricing_md():
+def test_worked_example_from_the_pricing_page():
     # 2,000 examples × 800 tokens × 5 epochs × $0.001 per 1K = $8.00
     est = costs.estimate_training("nova-micro", train_tokens=2_000 * 800, epochs=5, months_stored=0)
     assert est.total == pytest.approx(8.00)
@@ -145,13 +145,35 @@ def test_guard_proceeds_only_when_confirmed_known_and_within_budget(capsys):
     assert costs.guard(est, confirm_spend=True, max_usd=8.0) is True
 
 
-def test_guard_refuses_without_confirmation(capsys):
+def test_guard_refuses_without_confirmation(capsys, monkeypatch):
+    monkeypatch.delenv(costs.CONFIRM_SPEND_ENV, raising=False)
     est = costs.estimate_training("nova-micro", 1_600_000, 5, months_stored=0)
     assert costs.guard(est, confirm_spend=False) is False
     out = capsys.readouterr().out
     assert "$8.00" in out  # the estimate is always shown first
     assert out.index("$8.00") < out.index("Nothing was created")
     assert "confirm_spend=True" in out
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES"])
+def test_guard_takes_the_opt_in_from_the_environment(capsys, monkeypatch, value):
+    """`make lab` sets WORKSHOP_CONFIRM_SPEND=1: the committed confirm_spend=False then proceeds, saying why."""
+    monkeypatch.setenv(costs.CONFIRM_SPEND_ENV, value)
+    est = costs.estimate_training("nova-micro", 1_600_000, 5, months_stored=0)
+    assert costs.guard(est, confirm_spend=False) is True
+    out = capsys.readouterr().out
+    assert "switched on by WORKSHOP_CONFIRM_SPEND=1" in out and "Proceeding" in out
+    # The budget and the price gaps still apply.
+    assert costs.guard(est, confirm_spend=False, max_usd=7.99) is False
+    assert costs.guard(costs.estimate_provisioned_throughput("nova-lite", hours=1), confirm_spend=False) is False
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "no"])
+def test_guard_ignores_an_environment_without_the_opt_in(capsys, monkeypatch, value):
+    monkeypatch.setenv(costs.CONFIRM_SPEND_ENV, value)
+    est = costs.estimate_training("nova-micro", 1_600_000, 5, months_stored=0)
+    assert costs.guard(est, confirm_spend=False) is False
+    assert "confirm_spend is False" in capsys.readouterr().out
 
 
 def test_guard_refuses_over_budget(capsys):

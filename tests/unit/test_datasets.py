@@ -35,8 +35,9 @@ from utils.formats import tatqa_prompt
 def test_qa_csv_shape_and_content() -> None:
     df = load_qa_csv()
     assert list(df.columns) == ["document", "question", "answer"]
-    assert 40 <= len(df) <= 60
-    assert df["document"].nunique() >= 8  # varied topics, shared bundles
+    assert len(df) >= 150  # N = 25 and 4N = 100 originals fit beside the test and validation rows
+    assert df["document"].nunique() >= 30  # varied topics, shared bundles
+    assert not df["question"].duplicated().any()
     for doc, answer in zip(df["document"], df["answer"], strict=True):
         assert doc.startswith("Doc 1: ")
         n_docs = len(re.findall(r"\bDoc (\d): ", doc))
@@ -329,9 +330,21 @@ def _frame(n: int) -> pd.DataFrame:
 def test_split_fractions_cover_everything_and_are_disjoint() -> None:
     df = load_qa_csv()
     train, validation, test = split_dataset(df, 0.8, 0.1, 0.1, seed=7)
-    assert (len(train), len(validation), len(test)) == (40, 5, 5)
+    assert (len(train), len(validation), len(test)) == (120, 15, 15)
     assert set(train.index) | set(validation.index) | set(test.index) == set(df.index)
     assert not set(train.index) & set(test.index)
+
+
+def test_default_split_of_02_leaves_room_for_the_four_arms() -> None:
+    """02's default sizes give test >= 30, validation >= 10 and a training pool of at least 4N = 100."""
+    from utils import runner
+
+    declared = runner.declared_parameters(Path(__file__).parents[2] / "notebooks" / "02_data_preparation.ipynb")
+    validation_size, test_size = (int(declared[k]["default"]) for k in ("validation_size", "test_size"))
+    train, validation, test = split_dataset(load_qa_csv(), train=None, validation=validation_size,
+                                            test=test_size, seed=int(declared["split_seed"]["default"]))
+    assert len(test) >= 30 and len(validation) >= 10 and len(train) >= 100
+    assert not set(train["question"]) & set(test["question"])
 
 
 def test_split_is_deterministic_and_seeded() -> None:

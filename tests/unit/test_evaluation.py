@@ -1,4 +1,5 @@
-"""Tests for utils.evaluation against the worked examples in shared/reference/evaluation.md."""
+"""Tests for utils.evaluation against worked examples of the official scorers' rules (SQuAD v1.1
+evaluate script, https://rajpurkar.github.io/SQuAD-explorer/; TAT-QA, https://github.com/NExTplusplus/TAT-QA)."""
 
 from __future__ import annotations
 

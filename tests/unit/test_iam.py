@@ -132,7 +132,8 @@ def test_customization_role_created_once_and_rerun_creates_nothing(aws_env):
     versions_before = aws_env.list_policy_versions(PolicyArn=attached[0]["PolicyArn"])["Versions"]
     assert iam.ensure_customization_role("demo", "bedrock-ws-demo-data", REGION, ACCOUNT) == arn
     assert len(aws_env.list_roles()["Roles"]) == 1
-    assert len(aws_env.list_policies(Scope="Local")["Policies"]) == 1
+    assert sorted(p["PolicyName"] for p in aws_env.list_policies(Scope="Local")["Policies"]) == [
+        "AmazonBedrockWorkshop-PermissionsBoundary", f"{name}-S3"]
     versions_after = aws_env.list_policy_versions(PolicyArn=attached[0]["PolicyArn"])["Versions"]
     assert len(versions_after) == len(versions_before) == 1
     assert len(aws_env.list_attached_role_policies(RoleName=name)["AttachedPolicies"]) == 1
@@ -184,13 +185,14 @@ def test_attach_is_idempotent(aws_env):
 
 def test_delete_role_removes_policies_first(aws_env):
     iam.ensure_customization_role(
-        "demo", "bedrock-ws-demo-data", REGION, ACCOUNT, kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k")
+        "demo", "bedrock-ws-demo-data", REGION, ACCOUNT, kms_key_arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/k")
     name = ws.role_name("demo", "customization")
     with pytest.raises(ClientError, match="DeleteConflict|must"):
         aws_env.delete_role(RoleName=name)  # what a naive cleanup hits
     assert iam.delete_role(name) is True
     assert not iam.role_exists(name)
-    assert aws_env.list_policies(Scope="Local")["Policies"] == []
+    assert [p["PolicyName"] for p in aws_env.list_policies(Scope="Local")["Policies"]] == [
+        "AmazonBedrockWorkshop-PermissionsBoundary"]  # shared by every workshop id, free, kept
     assert iam.delete_role(name) is False
 
 
@@ -204,3 +206,114 @@ def test_batch_role(aws_env):
 def test_empty_prefix_is_refused(aws_env):
     with pytest.raises(ValueError, match="whole bucket"):
         iam.ensure_customization_role("demo", "b", REGION, ACCOUNT, output_prefix="")
+
+
+# ---- permissions boundary and the KMS option --------------------------------------------------
+
+
+def test_service_roles_carry_the_boundary_and_existing_roles_adopt_it(aws_env):
+    boundary = iam.permissions_boundary_arn(ACCOUNT)
+    arn = iam.ensure_customization_role("demo", "bedrock-ws-demo-data", REGION, ACCOUNT)
+    role = aws_env.get_role(RoleName=arn.rsplit("/", 1)[-1])["Role"]
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+    document = aws_env.get_policy_version(PolicyArn=boundary, VersionId="v1")["PolicyVersion"]["Document"]
+    assert iam.same_document(document, iam.render_policy(
+        "service-role-boundary", Region=REGION, AccountId=ACCOUNT, BucketPrefix=iam.BUCKET_PREFIX))
+    # One boundary per account: a workshop in another region reuses it unchanged.
+    assert iam.ensure_permissions_boundary("us-west-2", ACCOUNT) == boundary
+    # A role made before the boundary existed gets it on the next run.
+    iam.ensure_role("AmazonBedrockWorkshop-old-Customization", iam.render_policy("customization-role-trust", **_values()))
+    assert "PermissionsBoundary" not in aws_env.get_role(RoleName="AmazonBedrockWorkshop-old-Customization")["Role"]
+    iam.ensure_customization_role("old", "bedrock-ws-old-data", REGION, ACCOUNT)
+    adopted = aws_env.get_role(RoleName="AmazonBedrockWorkshop-old-Customization")["Role"]
+    assert adopted["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+
+
+def test_a_changed_boundary_is_never_rewritten_by_the_notebooks(aws_env):
+    boundary = iam.ensure_permissions_boundary(REGION, ACCOUNT)
+    aws_env.create_policy_version(PolicyArn=boundary, SetAsDefault=True, PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    with pytest.raises(RuntimeError, match="administrator"):
+        iam.ensure_permissions_boundary(REGION, ACCOUNT)
+
+
+def test_caller_policy_requires_the_boundary_on_role_writes():
+    doc = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller")
+    boundary = iam.permissions_boundary_arn(ACCOUNT)
+    statements = {s["Sid"]: s for s in doc["Statement"]}
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary"):
+        granting = [s for s in doc["Statement"] if s["Effect"] == "Allow" and action in iam._as_list(s["Action"])]
+        assert granting and all(s["Condition"]["StringEquals"]["iam:PermissionsBoundary"] == boundary
+                                for s in granting), action
+    denied = statements["NeverRewriteOrRemoveTheBoundary"]
+    assert denied["Effect"] == "Deny" and denied["Resource"] == boundary
+    assert statements["NeverLiftTheBoundaryFromOwnRoles"]["Action"] == "iam:DeleteRolePermissionsBoundary"
+
+
+def test_caller_policy_conditions_deletes_on_the_workshop_tag_where_supported():
+    doc = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller")
+    tagged = {"bedrock:StopModelCustomizationJob", "bedrock:DeleteCustomModel",
+              "bedrock:DeleteProvisionedModelThroughput", "bedrock:StopModelInvocationJob", "bedrock:UntagResource"}
+    for action in tagged:
+        granting = [s for s in doc["Statement"] if s["Effect"] == "Allow" and action in iam._as_list(s["Action"])]
+        assert granting and all(s["Condition"]["StringLike"]["aws:ResourceTag/workshop-id"] == "?*"
+                                for s in granting), action
+    assert {"aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions",
+            "aws-marketplace:Unsubscribe"} <= set(iam.policy_actions(doc))
+
+
+def test_kms_option_in_caller_policy_and_arn_checks():
+    key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    plain = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller")
+    with_key = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller", kms_key_arn=key)
+    assert not any(a.startswith("kms:") for a in iam.policy_actions(plain))
+    assert {"kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"} <= set(iam.policy_actions(with_key))
+    assert all(s["Resource"] == key for s in with_key["Statement"] if s["Sid"].startswith(("Use", "Let")))
+    for bad, why in (("alias/mykey", "not a KMS key ARN"), (key.replace(REGION, "eu-west-1"), "eu-west-1"),
+                     (key.replace(ACCOUNT, "999999999999"), "999999999999")):
+        with pytest.raises(ValueError, match=why):
+            iam.validate_kms_key_arn(bad, REGION, ACCOUNT)
+
+
+def _allowed(document: dict, action: str, resource: str) -> bool:
+    """IAM's allow/deny on actions and resources (conditions left out): explicit deny wins."""
+    from fnmatch import fnmatchcase
+
+    def matches(statement: dict) -> bool:
+        actions = [a.lower() for a in iam._as_list(statement["Action"])]
+        return any(fnmatchcase(action.lower(), a) for a in actions) and any(
+            fnmatchcase(resource, r) for r in iam._as_list(statement["Resource"]))
+
+    statements = iam._statements(document)
+    if any(s["Effect"] == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" and matches(s) for s in statements)
+
+
+def test_caller_policy_allows_every_call_the_series_makes_and_not_the_boundary_rewrite():
+    from utils import preflight
+
+    doc = iam.caller_policy(REGION, ACCOUNT, f"arn:aws:iam::{ACCOUNT}:role/Caller")
+    calls = set()
+    for plan in (preflight.plan_run("current", use_judges=True, use_comparison=True),
+                 preflight.plan_run("current", student="llama3-1-8b")):
+        calls |= set(preflight.series_action_probes(REGION, ACCOUNT, plan.student, plan))
+    role = f"arn:aws:iam::{ACCOUNT}:role/AmazonBedrockWorkshop-demo-Customization"
+    boundary = iam.permissions_boundary_arn(ACCOUNT)
+    bedrock = f"arn:aws:bedrock:{REGION}:{ACCOUNT}"
+    calls |= {
+        ("iam:CreatePolicy", boundary), ("iam:GetPolicy", boundary), ("iam:GetPolicyVersion", boundary),
+        ("iam:PutRolePermissionsBoundary", role), ("iam:PutRolePolicy", role), ("iam:AttachRolePolicy", role),
+        ("iam:DetachRolePolicy", role), ("iam:DeleteRolePolicy", role), ("iam:GetRole", role),
+        ("bedrock:UpdateCustomModelDeployment", f"{bedrock}:custom-model-deployment/x"),
+        ("bedrock:UpdateProvisionedModelThroughput", f"{bedrock}:provisioned-model/x"),
+        ("bedrock:GetCustomModel", f"{bedrock}:custom-model/x"),
+        ("bedrock:ListModelCustomizationJobs", "*"), ("bedrock:ListModelInvocationJobs", "*"),
+        ("bedrock:ListCustomModelDeployments", "*"), ("bedrock:ListTagsForResource", f"{bedrock}:custom-model/x"),
+        ("bedrock:TagResource", f"{bedrock}:custom-model-deployment/x"),
+    }
+    refused = sorted(c for c in calls if not _allowed(doc, *c))
+    assert refused == []
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"):
+        assert not _allowed(doc, action, boundary)
+    assert not _allowed(doc, "iam:DeleteRolePermissionsBoundary", role)

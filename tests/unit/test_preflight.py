@@ -37,7 +37,8 @@ def _details(model_id: str, *, customizations=(), inference=("ON_DEMAND",), stat
 
 
 def today_catalog(region: str) -> dict[str, dict]:
-    """Bedrock as of 2026-11-21 (models.md): the seeds' 2024 models are absent."""
+    """Bedrock as of 2026-11-21: the seeds' 2024 models are absent (retired, see
+    https://docs.aws.amazon.com/bedrock/latest/userguide/model-lifecycle.html)."""
     catalog: dict[str, dict] = {}
     for key in ("nova-micro", "nova-lite", "nova-pro", "llama3-1-8b", "llama3-3-70b", "claude-sonnet-4-6",
                 "claude-haiku-4-5", "titan-text-express"):
@@ -205,7 +206,7 @@ def row(checklist: preflight.Checklist, prefix: str) -> preflight.Check:
 
 
 def test_current_profile_passes_and_resolves_inference_profiles(env):
-    checklist = run(profile_name="current")
+    checklist = run(profile_name="current", plan=preflight.plan_run("current", use_judges=True, use_comparison=True))
     assert checklist.ok, checklist.render()
     assert checklist.region == "us-east-1"
     expected = {
@@ -225,7 +226,7 @@ def test_current_profile_passes_and_resolves_inference_profiles(env):
 
 
 def test_seed_2024_profile_reports_retired_models_with_replacements(env):
-    checklist = run(profile_name="seed-2024")
+    checklist = run(profile_name="seed-2024", plan=preflight.plan_run("seed-2024", use_judges=True))
     assert not checklist.ok
     haiku = row(checklist, "lifecycle: Anthropic Claude 3 Haiku")
     assert haiku.status == FAIL
@@ -293,8 +294,9 @@ def test_old_sdk_gets_the_pip_fix():
 
 def test_access_not_enabled_from_availability(env):
     env.fake().availability[models.get("claude-sonnet-4-6").model_id] = {"entitlementAvailability": "NOT_AVAILABLE"}
-    access = row(run(), "access: Anthropic Claude Sonnet 4.6")
+    access = row(run(plan=preflight.plan_run(use_judges=True)), "access: Anthropic Claude Sonnet 4.6")
     assert access.status == FAIL and "use-case form" in access.fix
+    assert "aws-marketplace:Subscribe" in access.fix and "15 minutes" in access.fix
 
 
 @pytest.mark.parametrize(("message", "expected"), [
@@ -499,7 +501,7 @@ def in_sandbox(sandbox_url, monkeypatch):
 
 
 def test_sandbox_preflight_current_profile_passes(in_sandbox):
-    checklist = preflight.run_preflight("current", today=TODAY)
+    checklist = preflight.run_preflight("current", today=TODAY, plan=preflight.plan_run("current", use_judges=True))
     assert checklist.ok, checklist.render()
     assert row(checklist, "caller permissions").status == WARN  # not emulated offline
     assert checklist.facts["concurrent_jobs"] == 2  # answered by utils.sandbox.quotas
@@ -512,3 +514,75 @@ def test_sandbox_preflight_wrong_region_and_retired_profile(in_sandbox):
     seed = preflight.run_preflight("seed-2024", today=TODAY)
     haiku = row(seed, "lifecycle: Anthropic Claude 3 Haiku")
     assert haiku.status == FAIL and "Nova Lite" in haiku.fix
+
+
+# ---- the run plan: only what this run uses is checked ---------------------------------------------
+
+
+def test_default_plan_checks_student_and_teacher_only():
+    plan = preflight.plan_run("current")
+    assert plan.roles == {"student": "nova-lite", "teacher": "nova-pro"}
+    assert set(plan.skipped) == {"judge_1", "judge_2", "comparison_1"}
+    assert plan.deployment == "on_demand" and not plan.third_party
+    table = plan.render("markdown")
+    assert "| judge_1 | Anthropic Claude Sonnet 4.6 | no | use_judges=False" in table
+    assert "| teacher | Amazon Nova Pro | yes |" in table
+    no_teacher = preflight.plan_run("current", use_synthetic=False)
+    assert "teacher" not in no_teacher.roles and "use_synthetic=False" in no_teacher.skipped["teacher"][1]
+    assert preflight.plan_run("current", teacher="claude-sonnet-4-6").third_party
+
+
+def test_fresh_account_passes_when_only_amazon_models_are_used(env):
+    fake = env.fake()
+    for key in ("claude-sonnet-4-6", "llama3-3-70b"):  # a fresh account: no Marketplace subscription yet
+        fake.availability[models.get(key).model_id] = {"entitlementAvailability": "NOT_AVAILABLE",
+                                                       "agreementAvailability": {"status": "NOT_AVAILABLE"}}
+    checklist = run()
+    assert checklist.ok, checklist.render()
+    assert set(checklist.resolved_ids) == {"student", "teacher"}
+    assert not [c for c in checklist.checks if "Claude" in c.name or "Llama" in c.name]
+    assert checklist.facts["skipped_roles"]["judge_1"][0] == "Anthropic Claude Sonnet 4.6"
+    judged = run(plan=preflight.plan_run(use_judges=True))
+    claude, llama = row(judged, "access: Anthropic Claude Sonnet 4.6"), row(judged, "access: Meta Llama 3.3 70B")
+    assert claude.status == FAIL and "use-case form" in claude.fix and "aws-marketplace:Subscribe" in claude.fix
+    assert llama.status == FAIL and "aws-marketplace:ViewSubscriptions" in llama.fix and "use-case" not in llama.fix
+
+
+def test_permission_probes_follow_the_plan():
+    nova = preflight.plan_run("current")
+    actions = {a for a, _ in preflight.series_action_probes("us-east-1", "123456789012", nova.student, nova)}
+    assert "bedrock:CreateCustomModelDeployment" in actions and "bedrock:CreateProvisionedModelThroughput" not in actions
+    assert not any(a.startswith("aws-marketplace:") for a in actions)
+    assert "bedrock:CreateEvaluationJob" not in actions and "bedrock:CreateModelInvocationJob" not in actions
+    llama = preflight.plan_run("current", student="llama3-1-8b", use_judges=True)
+    probes = preflight.series_action_probes("us-west-2", "123456789012", llama.student, llama)
+    actions = {a for a, _ in probes}
+    assert "bedrock:CreateProvisionedModelThroughput" in actions and "bedrock:CreateCustomModelDeployment" not in actions
+    assert set(preflight.MARKETPLACE_ACTIONS) <= actions
+    assert ("bedrock:InvokeModel", "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.preflight") in probes
+
+
+@pytest.mark.parametrize(("message", "provider", "present", "absent"), [
+    ("Model access is denied due to IAM user or service role is not authorized to perform the required AWS "
+     "Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this "
+     "model. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently "
+     "fixed this issue, try again after 2 minutes.", "Meta",
+     ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "payment method", "15 minutes"], ["use-case form"]),
+    ("Model access is denied due to IAM user or service role is not authorized to perform the required AWS "
+     "Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe).", "Anthropic",
+     ["aws-marketplace:ViewSubscriptions", "use-case form", "PutUseCaseForModelAccess"], []),
+    ("Model use case details have not been submitted for this account. Fill out the Anthropic use case details "
+     "form before using the model.", "Anthropic", ["use-case form", "PutUseCaseForModelAccess"], ["notebook-caller"]),
+    ("You don't have access to the model with the specified model ID.", "Anthropic",
+     ["aws-marketplace:Subscribe", "use-case form"], []),
+])
+def test_access_denied_messages_name_the_real_fix(message, provider, present, absent):
+    fix = preflight.explain_access_denied(message, provider)
+    assert all(p in fix for p in present), fix
+    assert not any(a in fix for a in absent), fix
+    assert "not authorized to perform: bedrock" not in fix
+
+
+def test_plan_must_match_an_explicit_student(env):
+    with pytest.raises(ValueError, match="differs from the plan"):
+        run(student="llama3-1-8b", plan=preflight.plan_run("current"))

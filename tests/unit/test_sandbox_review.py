@@ -302,7 +302,7 @@ def test_tiny_dataset_adheres_less(sandbox: Env) -> None:
 def test_running_batch_job_does_not_stall_other_requests(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """Batch records run while the global lock is free, so other requests never wait on a batch.
 
-    Checked without timing (house rule: no timing assertions in tests): each batch record
+    Checked without timing (timing assertions are flaky on a shared machine): each batch record
     tries to take the lock from another thread while it runs, as a concurrent request would.
     """
     import threading

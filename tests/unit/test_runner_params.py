@@ -1,0 +1,114 @@
+"""utils.runner: parameters pass through intact and are type-checked before any notebook runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from utils import runner
+
+# What papermill.inspect_notebook reports for a few of the series' parameters.
+DECLARED = {
+    "03_synthetic_data": {
+        "workshop_id": {"inferred_type_name": "str", "default": '"demo"', "help": "the workshop id"},
+        "confirm_spend": {"inferred_type_name": "bool", "default": "False", "help": "set True to call the teacher"},
+        "max_spend_usd": {"inferred_type_name": "float", "default": "1.0", "help": "refuse above this"},
+        "price_overrides": {"inferred_type_name": "dict", "default": "{}", "help": "prices the table lacks"},
+    },
+    "04_fine_tuning": {
+        "epochs": {"inferred_type_name": "int", "default": "2", "help": "epochCount; Nova accepts 1-5"},
+        "confirm_spend": {"inferred_type_name": "bool", "default": "False", "help": "set True to train"},
+        "price_overrides": {"inferred_type_name": "dict", "default": "{}", "help": "prices the table lacks"},
+    },
+}
+
+
+def test_the_readme_replay_parameters_arrive_intact():
+    text = ('profile_name=seed-2024 price_overrides={"train_per_1k:claude-3-haiku": 0, '
+            '"storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}')
+    assert runner.parse_params(text) == {
+        "profile_name": "seed-2024",
+        "price_overrides": {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0,
+                            "pt_hour_nocommit:claude-3-haiku": 0},
+    }
+
+
+def test_json_literals_and_bare_words():
+    assert runner.parse_params('confirm_spend=true ids=["a", "b"] x=null name=team-a') == {
+        "confirm_spend": True, "ids": ["a", "b"], "x": None, "name": "team-a"}
+
+
+def test_a_name_declared_str_keeps_its_text():
+    assert runner.parse_params("workshop_id=2024 epochs=3", declared_types={"workshop_id": "str"}) == {
+        "workshop_id": "2024", "epochs": 3}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"epochs": 3}, {"confirm_spend": True}, {"max_spend_usd": 2}, {"max_spend_usd": 2.5},
+     {"price_overrides": {"k": 0}}, {"workshop_id": "team-a"}],
+)
+def test_values_of_the_declared_type_pass(overrides):
+    checked = runner.check_types(overrides, DECLARED)
+    assert checked == overrides
+    if "max_spend_usd" in overrides:
+        assert isinstance(checked["max_spend_usd"], float)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"epochs": 3.7}, "epochs=3.7 is float, but 04_fine_tuning declares `epochs: int = 2`"),
+        ({"epochs": True}, "epochs=True is bool"),
+        ({"epochs": "three"}, "epochs='three' is str"),
+        ({"confirm_spend": 1}, "confirm_spend=1 is int, but 03_synthetic_data declares `confirm_spend: bool"),
+        ({"confirm_spend": "yes"}, "confirm_spend='yes' is str"),
+        ({"max_spend_usd": False}, "max_spend_usd=False is bool"),
+        ({"price_overrides": "k=0"}, "price_overrides='k=0' is str"),
+        ({"workshop_id": 7}, "workshop_id=7 is int"),
+    ],
+)
+def test_a_value_of_another_type_is_refused_with_the_declaration(overrides, expected):
+    with pytest.raises(SystemExit) as refused:
+        runner.check_types(overrides, DECLARED)
+    message = str(refused.value)
+    assert expected in message and "nothing was run" in message and "Fix:" in message
+
+
+def test_every_mismatch_is_named_once():
+    with pytest.raises(SystemExit) as refused:
+        runner.check_types({"epochs": 3.7, "confirm_spend": "yes"}, DECLARED)
+    message = str(refused.value)
+    assert message.count("epochs=3.7") == 1 and message.count("confirm_spend='yes'") == 1
+
+
+def test_run_series_refuses_before_running_or_writing_anything(tmp_path):
+    with pytest.raises(SystemExit, match="epochs=3.7 is float"):
+        runner.run_series({"epochs": 3.7}, runs_dir=tmp_path, run_id="x", log=lambda *_: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_series_declares_each_name_with_one_type():
+    """A parameter shared by several notebooks has the same type in all of them."""
+    seen: dict[str, set[str]] = {}
+    for notebook in runner.series():
+        for name, spec in runner.declared_parameters(notebook).items():
+            seen.setdefault(name, set()).add(spec["inferred_type_name"])
+    assert {name: types for name, types in seen.items() if len(types) > 1} == {}
+    assert seen["epochs"] == {"int"} and seen["price_overrides"] == {"dict"}
+
+
+def test_a_kernels_own_output_goes_to_its_log_not_the_console(tmp_path, capfd):
+    """What the kernel process prints outside any cell (ipykernel's log lines) lands in the run folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import sys\nprint('kernel process line', file=sys.__stderr__, flush=True)\nprint('cell output')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    log = tmp_path / "nb.kernel.log"
+    NotebookClient(nb, timeout=60, kernel_name="python3", config=runner.kernel_config(),
+                   kernel_manager_class=runner.kernel_manager_with_log(log)).execute()
+    assert nb.cells[0].outputs[0]["text"] == "cell output\n"
+    assert "kernel process line" in log.read_text()
+    err = capfd.readouterr().err
+    assert "kernel process line" not in err and "without encryption" not in err

@@ -1,0 +1,477 @@
+"""The seeds' four-arm experiment: base, FT-N, FT-4N and FT-N+3N synthetic.
+
+The comparison published by AWS (fine-tuning with synthetic data, 2025) trains one model on N
+originals, one on 4N originals and one on N originals plus 3N teacher-written pairs (three per
+original), and compares them with the base model. This module plans the arms' training data,
+submits their jobs concurrently up to the account's concurrent-customization-job quota (the
+rest wait in a queue), watches them all with one log line per status change, and summarises
+each arm's loss curves.
+
+Arm names are fixed: ``base``, ``ft_n``, ``ft_4n``, ``ft_n_3n``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from botocore.exceptions import ClientError
+
+from utils import aws, customization, models
+from utils.jobspec import JobSpecError
+
+ARMS = ("base", "ft_n", "ft_4n", "ft_n_3n")
+TRAINED_ARMS = ARMS[1:]
+LABELS = {"base": "base model", "ft_n": "FT-N", "ft_4n": "FT-4N", "ft_n_3n": "FT-N+3N synthetic"}
+SYNTHETIC_PER_ORIGINAL = 3
+
+# Service Quotas code of "Concurrent model customization jobs" (the code the sandbox and
+# utils.preflight use). When it cannot be read we assume 2: our assumption, the real
+# default is unconfirmed.
+CONCURRENT_JOBS_QUOTA = "L-0406044C"
+DEFAULT_CONCURRENT_JOBS = 2
+
+# Minimum records per job, from https://docs.aws.amazon.com/bedrock/latest/userguide/model-customization-prepare.html
+# Llama counts training + validation records. Nova: 8 is the aws-samples validator's floor
+# (uncertain; AWS recommends at least 100 per task).
+MIN_RECORDS: dict[str, tuple[int, bool]] = {  # family -> (minimum, validation records count too)
+    "llama3.1": (100, True), "llama3.2": (100, True), "llama3.3": (100, True),
+    "claude3": (32, False), "nova": (8, False), "nova2": (8, False),
+}
+
+ACTIVE = ("InProgress", "Stopping")
+ENDED = ("Completed", "Failed", "Stopped")
+
+# failureMessage fragments -> the likely fix (messages as AWS's troubleshooting page quotes
+# them: https://docs.aws.amazon.com/bedrock/latest/userguide/fine-tuning-troubleshooting.html).
+FIXES: tuple[tuple[str, str], ...] = (
+    ("GetObject permissions", "Give the customization role s3:GetObject and s3:ListBucket on the training data (01_permissions)."),
+    ("PutObject", "Give the customization role s3:PutObject on the output prefix (01_permissions)."),
+    ("conform to JSONL", "Every line of the data file must be one JSON object with no blank lines: rerun 02 and check its validator."),
+    ("must follow", "The records have the wrong keys for this model: rerun 02 with the right base_model."),
+    ("Input size exceeded", "A record is too long: shorten the longest records or drop them (02 shows token lengths)."),
+    ("token count", "A record exceeds the model's token limit: shorten or split the longest records."),
+    ("token length", "A record exceeds the model's token limit: shorten or split the longest records."),
+    ("license terms", "Anthropic's screening flagged the data: contact AWS Support."),
+    ("unexpected error", "An internal error: rerun the notebook later (the job name changes only if data or settings change)."),
+)
+
+
+def likely_fix(message: str | None) -> str:
+    """The likely fix for a job's failureMessage, or a generic pointer."""
+    for fragment, fix in FIXES:
+        if message and fragment.lower() in message.lower():
+            return fix
+    return "Read the failureMessage; fix the data or settings it names and rerun (a new name is derived)."
+
+
+def parse_arms(arms: str | Sequence[str]) -> list[str]:
+    """``"all"``, ``""`` or a comma-separated list -> arm names in the fixed order."""
+    names = [a.strip() for a in (arms.split(",") if isinstance(arms, str) else arms) if a.strip()]
+    if not names or names == ["all"]:
+        return list(ARMS)
+    unknown = [a for a in names if a not in ARMS]
+    if unknown:
+        raise JobSpecError(f"arms: unknown {unknown}; choose from {', '.join(ARMS)} (or \"all\").")
+    return [a for a in ARMS if a in names]
+
+
+def arm_sizes(arm: str, n_originals: int) -> tuple[int, int]:
+    """(original records, synthetic records) an arm trains on."""
+    return {"base": (0, 0), "ft_n": (n_originals, 0), "ft_4n": (4 * n_originals, 0),
+            "ft_n_3n": (n_originals, SYNTHETIC_PER_ORIGINAL * n_originals)}[arm]
+
+
+@dataclass
+class ArmData:
+    arm: str
+    originals: list[dict[str, Any]]
+    synthetic: list[dict[str, Any]] = field(default_factory=list)
+    wanted_synthetic: int = 0
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.originals + self.synthetic
+
+    def describe(self) -> str:
+        text = f"{self.arm}: {len(self.originals)} originals"
+        if self.wanted_synthetic:
+            text += f" + {len(self.synthetic)} synthetic"
+            if len(self.synthetic) < self.wanted_synthetic:
+                text += f" (wanted {self.wanted_synthetic}; 03 produced fewer)"
+        return text
+
+
+def build_arm_data(arms: Sequence[str], n_originals: int, originals: Sequence[dict[str, Any]],
+                   synthetic: Sequence[dict[str, Any]] = ()) -> dict[str, ArmData]:
+    """Training records per trained arm: the first N or 4N originals, N originals + up to 3N synthetic.
+
+    ``originals`` are 02's training records in split order, so FT-N's records are a prefix of
+    FT-4N's. Refuses a pool too small for the arms asked for, naming the largest N that fits.
+    """
+    if isinstance(n_originals, bool) or int(n_originals) != n_originals or n_originals < 1:
+        raise JobSpecError(f"n_originals must be a whole number >= 1, got {n_originals!r}.")
+    needed = max((arm_sizes(a, n_originals)[0] for a in arms), default=0)
+    if needed > len(originals):
+        largest = len(originals) // (4 if "ft_4n" in arms else 1)
+        raise JobSpecError(
+            f"n_originals={n_originals} needs {needed} original training records, but 02 left {len(originals)}. "
+            f"Use n_originals <= {largest}, or lower test_size/validation_size in 02."
+        )
+    if "ft_n_3n" in arms and not synthetic:
+        raise JobSpecError("The ft_n_3n arm needs 03's synthetic pairs: run 03_synthetic_data, or drop ft_n_3n from arms.")
+    data = {}
+    for arm in arms:
+        if arm == "base":
+            continue
+        n_orig, n_syn = arm_sizes(arm, n_originals)
+        data[arm] = ArmData(arm, list(originals[:n_orig]), list(synthetic[:n_syn]), n_syn)
+    return data
+
+
+def check_minimum_records(base_model: str, data: Mapping[str, ArmData], validation_records: int,
+                          pool: int) -> None:
+    """Refuse arms below the family's minimum records, with the sizes that would pass."""
+    family = models.family_of(base_model)
+    minimum, counts_validation = MIN_RECORDS.get(family, (1, False))
+    extra = validation_records if counts_validation else 0
+    short = {arm: len(d.records) for arm, d in data.items() if len(d.records) + extra < minimum}
+    if not short:
+        return
+    need_n = max(1, minimum - extra)  # FT-N is the smallest arm
+    counted = "training + validation records" if counts_validation else "training records"
+    fits = "fits" if 4 * need_n <= pool else f"needs {4 * need_n} originals for ft_4n, more than the {pool} available"
+    raise JobSpecError(
+        f"{base_model} needs at least {minimum} {counted} per job; too few for "
+        + ", ".join(f"{arm} ({n} + {extra} validation)" if extra else f"{arm} ({n})" for arm, n in short.items())
+        + f". Use n_originals >= {need_n} ({fits}), or a larger data set (the seeds: 500 / 2,000 / 1,500)."
+    )
+
+
+def concurrent_job_quota(*, region: str | None = None, client: Any = None) -> tuple[int, str]:
+    """(concurrent customization jobs allowed, where the number came from)."""
+    try:
+        quotas = client or aws.client("service-quotas", region)
+        value = quotas.get_service_quota(ServiceCode="bedrock", QuotaCode=CONCURRENT_JOBS_QUOTA)["Quota"]["Value"]
+        return max(1, int(value)), f"Service Quotas {CONCURRENT_JOBS_QUOTA}"
+    except (ClientError, KeyError, ValueError, TypeError) as err:
+        return DEFAULT_CONCURRENT_JOBS, f"assumed (quota unreadable: {str(err)[:120]}); the real default is unconfirmed"
+
+
+# --------------------------------------------------------------------------------------
+# Submitting and watching
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ArmJob:
+    arm: str
+    plan: customization.JobPlan
+    records: int
+    status: str = "Queued"
+    job_arn: str | None = None
+    model_arn: str | None = None
+    failure_message: str | None = None
+    created: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+    started: float | None = None
+    ended: float | None = None
+
+    def result(self) -> dict[str, Any]:
+        out = {"arm": self.arm, "job_name": self.plan.job_name, "job_arn": self.job_arn, "status": self.status,
+               "records": self.records, "model_arn": self.model_arn, "created": self.created}
+        if self.failure_message:
+            out["failure_message"] = self.failure_message
+            out["fix"] = likely_fix(self.failure_message)
+        return out
+
+
+def _running_in_account(bedrock: Any) -> set[str]:
+    names = set()
+    for page in bedrock.get_paginator("list_model_customization_jobs").paginate(statusEquals="InProgress"):
+        names.update(j["jobName"] for j in page.get("modelCustomizationJobSummaries", []))
+    return names
+
+
+def _is_quota_error(err: ClientError) -> bool:
+    return err.response.get("Error", {}).get("Code") == "ServiceQuotaExceededException"
+
+
+def run_arms(
+    jobs: Sequence[ArmJob], *, quota: int, poll_s: float = 60, timeout_s: float = 6 * 3600,
+    region: str | None = None, client: Any = None, log: Callable[[str], None] = print,
+    on_submit: Callable[[ArmJob], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+) -> list[ArmJob]:
+    """Submit the arms' jobs up to ``quota`` at a time, queue the rest, and watch them all.
+
+    A job that already exists under the plan's name is adopted, never created twice. Logs one
+    line per status (or sub-status) change, never one per poll. Returns when every job has
+    ended or ``timeout_s`` passed (jobs still running keep running; rerun to keep watching).
+    """
+    bedrock = client or aws.client("bedrock", region)
+    start = time.monotonic()
+    queue = list(jobs)
+    for job in queue:  # adopt earlier jobs first: a rerun creates nothing
+        existing = customization.find_job(job.plan.job_name, client=bedrock)
+        if existing is not None:
+            job.job_arn, job.status = existing["jobArn"], existing["status"]
+            job.started = start
+            job.model_arn = existing.get("outputModelArn") if job.status == "Completed" else None
+            if job.status in ("Failed", "Stopped"):
+                job.failure_message = existing.get("failureMessage") or "no failureMessage"
+            if job.model_arn and not _model_exists(bedrock, job.model_arn):
+                raise customization.JobFailed(
+                    f"Job {job.plan.job_name} completed earlier, but its custom model was deleted (07_cleanup). "
+                    "Rerun from 01_permissions after cleanup, or use a new workshop_id."
+                )
+            log(f"{job.arm:<8} found existing job {job.plan.job_name}: {job.status}")
+            if on_submit:
+                on_submit(job)
+    watching = [j for j in queue if j.job_arn]
+    pending = [j for j in queue if not j.job_arn]
+    warned_quota = False
+    while True:
+        ours = {j.plan.job_name for j in watching if j.status in ACTIVE}
+        free = quota - len(ours | _running_in_account(bedrock)) if pending else 0
+        while pending and free > 0:
+            job = pending[0]
+            try:
+                job.job_arn = bedrock.create_model_customization_job(**job.plan.request())["jobArn"]
+            except ClientError as err:
+                if not _is_quota_error(err):  # refused outright: this arm fails, the others go on
+                    pending.pop(0)
+                    job.status, job.ended = "Failed", time.monotonic()
+                    job.failure_message = f"CreateModelCustomizationJob refused: {err.response['Error'].get('Message', err)}"
+                    log(f"{job.arm:<8} Failed: {job.failure_message}. Likely fix: {likely_fix(job.failure_message)}")
+                    continue
+                if not warned_quota:
+                    log(f"{job.arm:<8} queued: the account is at its concurrent job quota ({err.response['Error'].get('Message', '')})")
+                    warned_quota = True
+                break
+            pending.pop(0)
+            free -= 1
+            job.created, job.status, job.started = True, "InProgress", time.monotonic()
+            watching.append(job)
+            log(f"{job.arm:<8} submitted {job.plan.job_name} ({job.records} records)")
+            if on_submit:
+                on_submit(job)
+        if pending and not warned_quota:
+            log(f"{', '.join(j.arm for j in pending)} queued: {quota} concurrent job(s) allowed")
+            warned_quota = True
+        for job in watching:
+            if job.status in ENDED:
+                continue
+            _refresh(job, bedrock, log)
+        if not pending and all(j.status in ENDED for j in watching):
+            return list(jobs)
+        if time.monotonic() - start >= timeout_s:
+            log(f"stopped watching after {timeout_s:.0f} s; jobs keep running: rerun this cell to keep watching")
+            return list(jobs)
+        sleep(poll_s)
+
+
+def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None]) -> None:
+    described = bedrock.get_model_customization_job(jobIdentifier=job.job_arn)
+    elapsed = time.monotonic() - (job.started or time.monotonic())
+    for phase, detail in (described.get("statusDetails") or {}).items():
+        status = detail.get("status")
+        if status and job.details.get(phase) != status:
+            job.details[phase] = status
+            log(f"{job.arm:<8} {phase}: {status} ({elapsed:.0f} s)")
+    status = described["status"]
+    if status != job.status:
+        job.status = status
+        line = f"{job.arm:<8} {status} ({elapsed:.0f} s)"
+        if status in ("Failed", "Stopped"):
+            job.failure_message = described.get("failureMessage") or "no failureMessage"
+            line += f": {job.failure_message}. Likely fix: {likely_fix(job.failure_message)}"
+        log(line)
+    if status == "Completed":
+        job.model_arn = described.get("outputModelArn")
+
+
+# --------------------------------------------------------------------------------------
+# Loss curves
+# --------------------------------------------------------------------------------------
+
+
+def loss_summary(frames: Mapping[str, pd.DataFrame]) -> dict[str, float | None]:
+    """Final training loss and best validation loss (None where a curve is missing)."""
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    final = float(training["training_loss"].iloc[-1]) if not training.empty else None
+    best = float(validation["validation_loss"].min()) if not validation.empty else None
+    return {"final_training_loss": final, "best_validation_loss": best}
+
+
+def _change(series: pd.Series) -> float:
+    """Relative change from the first quarter's mean to the last quarter's mean."""
+    values = [float(v) for v in series if not math.isnan(float(v))]
+    if len(values) < 2:
+        return 0.0
+    k = max(1, len(values) // 4)
+    first, last = sum(values[:k]) / k, sum(values[-k:]) / k
+    return (last - first) / first if first else 0.0
+
+
+def describe_curves(frames: Mapping[str, pd.DataFrame], tolerance: float = 0.05) -> str:
+    """One sentence on what the loss curves show, computed from them.
+
+    Compares the relative change of each curve (first quarter vs last quarter of its points)
+    and where validation loss bottomed out. ``tolerance`` is the relative change below which a
+    curve counts as flat (our choice: 5 %).
+    """
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    if training.empty:
+        return "No training metrics yet: the job has not written step_wise_training_metrics.csv."
+    t = _change(training["training_loss"])
+    if validation.empty:
+        trend = "falls" if t < -tolerance else "stays flat" if abs(t) <= tolerance else "rises"
+        return (f"Training loss {trend} ({t:+.0%}); there is no validation curve, so memorising cannot be "
+                "told from learning: give 02 a validation set.")
+    v = _change(validation["validation_loss"])
+    losses = validation["validation_loss"].tolist()
+    best = losses.index(min(losses))
+    rising_after_best = best < len(losses) - 1 and losses[-1] > min(losses) * (1 + tolerance)
+    if t < -tolerance and rising_after_best:
+        epoch = validation["epoch_number"].iloc[best] if "epoch_number" in validation else best + 1
+        return (f"Training loss falls ({t:+.0%}) while validation loss bottoms out early (around epoch {epoch}) "
+                "and then rises: the model is memorising the training set. Use fewer epochs (or early stopping) or more data.")
+    if t < -tolerance and abs(v) <= tolerance:
+        return (f"Training loss falls ({t:+.0%}) while validation loss stays flat ({v:+.0%}): the model is memorising "
+                "rather than generalising. Use fewer epochs, or more (or more varied) data.")
+    if t < -tolerance and v < -tolerance:
+        return (f"Training and validation loss both fall ({t:+.0%}, {v:+.0%}): the model is learning something "
+                "that generalises. More epochs or data may still help while validation keeps falling.")
+    if t > tolerance:
+        return (f"Training loss rises ({t:+.0%}): training is unstable. Lower the learning rate "
+                "(or raise the warm-up steps).")
+    return (f"Training loss barely moves ({t:+.0%}; validation {v:+.0%}): the model is learning little. "
+            "Raise the learning rate or the epochs, or check that the data teaches something new.")
+
+
+# --------------------------------------------------------------------------------------
+# Records and plans per arm
+# --------------------------------------------------------------------------------------
+
+_DOCUMENTS = re.compile(r"<documents>\n?(.*?)\n?</documents>", flags=re.DOTALL)
+
+
+def synthetic_records(datasets: Mapping[str, str], *, region: str | None = None) -> list[dict[str, Any]]:
+    """03's synthetic pairs as formatted training records, in 03's order.
+
+    Reads ``datasets["synthetic"]`` (only the teacher's pairs) when 03 wrote it; otherwise the
+    part of ``train_augmented`` after 02's training records (03 appends its pairs to them).
+    """
+    from utils import s3
+    from utils.formats import from_jsonl
+
+    if datasets.get("synthetic"):
+        return from_jsonl(s3.read_text(datasets["synthetic"], region=region))
+    if not datasets.get("train_augmented"):
+        return []
+    augmented = from_jsonl(s3.read_text(datasets["train_augmented"], region=region))
+    originals = from_jsonl(s3.read_text(datasets["train"], region=region))
+    return augmented[len(originals):] if augmented[: len(originals)] == originals else []
+
+
+def records_for(records: Sequence[Mapping[str, Any]], customization_type: str, base_model: str,
+                batch_size: int = 1) -> list[dict[str, Any]]:
+    """An arm's fine-tuning records rewritten for the customization type.
+
+    * FINE_TUNING: unchanged.
+    * DISTILLATION: the prompts only (system + user turn, Converse format); Bedrock has the
+      teacher write the answers (https://docs.aws.amazon.com/bedrock/latest/userguide/distillation-prepare-datasets.html).
+    * CONTINUED_PRE_TRAINING: ``{"input"}`` records of the reference documents inside the
+      prompts, each document once, split to fit the Titan token limit.
+    """
+    from utils import formats, jobspec
+
+    if customization_type == jobspec.FINE_TUNING:
+        return [dict(r) for r in records]
+    parsed = [formats.parse_record(r) for r in records]
+    if customization_type == jobspec.DISTILLATION:
+        return [formats.conversation_record([t for t in turns if t[0] == "user"][:1], system) for system, turns in parsed]
+    documents: list[str] = []
+    for _, turns in parsed:
+        for found in _DOCUMENTS.findall(turns[0][1]):
+            if found.strip() and found.strip() not in documents:
+                documents.append(found.strip())
+    cpt = jobspec.continued_pretraining_records(documents, base_model, batch_size)
+    jobspec.check_continued_pretraining(cpt, base_model, batch_size)
+    return cpt
+
+
+def plan_jobs(data: Mapping[str, ArmData], *, workshop_id: str, base_model: str, role_arn: str, bucket: str,
+              hyperparameters: Mapping[str, str], validation_uri: str | None, validation_text: str = "",
+              customization_type: str = "FINE_TUNING", customization_config: dict[str, Any] | None = None,
+              generation: int = 0, warmup_from_data: bool = False,
+              kms_key_id: str | None = None) -> list[tuple[ArmJob, str]]:
+    """One (job, training JSONL) per trained arm, named from a fingerprint of what it trains.
+
+    Same data and settings give the same names, so a rerun finds the jobs; anything
+    different gives new names. Data goes to ``s3://<bucket>/datasets/arms/``.
+    With ``warmup_from_data`` each arm's Nova warm-up follows AWS's small-dataset guidance
+    for its own record count (:func:`utils.customization.recommended_warmup_steps`).
+    ``kms_key_id`` encrypts the custom models with a customer managed key.
+    """
+    from utils import formats, iam
+    from utils.state import name
+
+    batch = int(float(hyperparameters.get("batchSize", 1)))
+    planned = []
+    for arm, arm_data in data.items():
+        body = formats.to_jsonl(records_for(arm_data.records, customization_type, base_model, batch))
+        validation = validation_uri if customization_type == "FINE_TUNING" else None
+        arm_hp = dict(hyperparameters)
+        warmup = customization.recommended_warmup_steps(base_model, len(arm_data.records))
+        if warmup_from_data and warmup is not None:
+            arm_hp[customization.WARMUP] = str(warmup)
+        fingerprint = customization.fingerprint(base_model, arm_hp, body.encode(),
+                                                validation_text.encode() if validation else b"", customization_type)
+        suffix = fingerprint + (f"-g{generation}" if generation else "")
+        short = arm.replace("_", "")
+        plan = customization.JobPlan(
+            job_name=name(workshop_id, f"{short}-{suffix}"), model_name=name(workshop_id, f"model-{short}-{suffix}"),
+            base_model=base_model, role_arn=role_arn,
+            training_uri=f"s3://{bucket}/{iam.TRAINING_PREFIX}arms/{arm}-{fingerprint}.jsonl",
+            validation_uri=validation, output_uri=f"s3://{bucket}/{iam.OUTPUT_PREFIX}",
+            # Our assumption: distillation jobs take no hyperparameters from us (uncertain).
+            hyperparameters={} if customization_type == "DISTILLATION" else arm_hp,
+            workshop_id=workshop_id, customization_type=customization_type, customization_config=customization_config,
+            kms_key_id=kms_key_id,
+        )
+        planned.append((ArmJob(arm, plan, len(formats.from_jsonl(body))), body))
+    return planned
+
+
+def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.DataFrame]],
+                arms: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-arm results for the state file and ``metrics.arms`` in results.json."""
+    results: dict[str, dict[str, Any]] = {}
+    if "base" in arms:
+        results["base"] = {"arm": "base", "status": "NoJob", "records": 0,
+                           "final_training_loss": None, "best_validation_loss": None}
+    for job in jobs:
+        results[job.arm] = {**job.result(), **loss_summary(metrics.get(job.arm, {}))}
+    return results
+
+
+def deploy_arm(results: Mapping[str, Mapping[str, Any]], preferred: str = "") -> str | None:
+    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm."""
+    order = [preferred] if preferred else [a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results]
+    return next((a for a in order if a in results and a != "base"), None)
+
+
+def _model_exists(bedrock: Any, model_arn: str) -> bool:
+    try:
+        bedrock.get_custom_model(modelIdentifier=model_arn)
+    except ClientError as err:
+        if aws.is_not_found(err):
+            return False
+        raise
+    return True
