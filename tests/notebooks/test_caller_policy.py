@@ -16,7 +16,8 @@ How the check is done (to stay within a minute):
    reason; the test asserts that list is exactly what the run found unneeded, so a statement that
    becomes needed, or one that stops being needed, fails it.
 3. **One real rerun**: a statement sampled with a fixed seed among those notebook 01 needs is removed
-   from the role's policy, and 01 is rerun for real: it must fail, with AccessDenied in its output.
+   from the role's policy, and 01 is rerun for real: it must fail, with AccessDenied in its output
+   (or with its preflight's "caller permissions: denied", when the simulation catches it first).
 """
 
 from __future__ import annotations
@@ -44,11 +45,20 @@ SEED = 8
 # needs, by Sid, and why. Keep it exact: the test fails when it disagrees with the run.
 NOT_EXERCISED = {
     "BedrockReadSystemInferenceProfiles": "no notebook calls GetInferenceProfile (utils lists profiles instead)",
+    "BedrockStopOwnCustomizationJobs": "only 07 stops a customization job, one still running; CI's 04 waits for its job",
     "BedrockProvisionedThroughput": "the Provisioned Throughput path of 05; CI deploys Nova on demand",
-    "BedrockBatchInferenceJobs": "no notebook creates a batch inference job",
+    "BedrockDeleteOwnProvisionedThroughput": "07 deletes Provisioned Throughput only if 05 bought some; CI does not",
+    "BedrockStopOwnBatchInferenceJobs": "only 07 stops a batch inference job, one still running; CI leaves none",
     "BedrockEvaluationJobs": "no notebook creates a Bedrock evaluation job (06 scores with utils.evaluation)",
-    "BedrockTagOwnResources": "tags are set at creation; no notebook calls TagResource/UntagResource",
+    "SubscribeToThirdPartyModelsOnFirstUse": "CI calls only Amazon models (Nova student and teacher), which need "
+                                             "no Marketplace subscription; 06 calls no judge or comparison model",
+    "BedrockTagOwnResources": "tags are set at creation; no notebook calls TagResource",
+    "BedrockUntagOwnResources": "no notebook calls UntagResource",
     "BedrockReadTagsInThisAccountAndRegion": "07's audit reads tags only of resources left over; CI leaves none",
+    # Deny guards: removing one denies nothing, so no run can "need" it. The test below checks
+    # instead that each denies what it names and that no step of the run tried it.
+    "NeverRewriteOrRemoveTheBoundary": "a Deny guard on the service roles' permissions boundary policy",
+    "NeverLiftTheBoundaryFromOwnRoles": "a Deny guard on removing the boundary from the workshop's roles",
     "WhoAmI": "sts:GetCallerIdentity needs no permission "
               "(https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html)",
 }
@@ -136,6 +146,24 @@ def test_every_statement_is_needed_by_some_step(run):
         f"statements no step of 01-07 needs: {unneeded}; listed in NOT_EXERCISED: {sorted(NOT_EXERCISED)}")
 
 
+def test_deny_guards_deny_what_they_name_and_no_step_tries_it(run):
+    from utils.sandbox.iam_simulate import decide
+
+    policy, log = run["policy"], run["log"]
+    guards = [st for st in policy["Statement"] if st["Effect"] == "Deny"]
+    assert {st["Sid"] for st in guards} <= set(NOT_EXERCISED)
+    for st in guards:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        for action in actions:
+            for resource in resources:
+                example = resource.replace("*", "example")
+                assert decide([policy], action, example, {}) == "explicitDeny", (st["Sid"], action, example)
+        tried = [r.operation for r in log for c in r.checks
+                 if decide([{"Statement": [st]}], c.action, c.resource, c.ctx()) == "explicitDeny"]
+        assert not tried, (st["Sid"], tried)
+
+
 def test_removing_a_sampled_statement_fails_a_real_rerun_with_access_denied(run, tmp_path):
     assert run["failure"] is None, run["failure"]
     policy, log, role = run["policy"], run["log"], run["role_arn"]
@@ -152,7 +180,9 @@ def test_removing_a_sampled_statement_fails_a_real_rerun_with_access_denied(run,
         with pytest.raises(pm.PapermillExecutionError) as exc:
             _execute(NOTEBOOKS[0], tmp_path)
         text = f"{exc.value.ename} {exc.value.evalue} {''.join(exc.value.traceback)}"
-        assert "AccessDenied" in text or "not authorized to perform" in text, text[-2000:]
+        # Denied by the service, or found first by 01's preflight (its SimulatePrincipalPolicy check).
+        assert any(s in text for s in ("AccessDenied", "not authorized to perform", "caller permissions: denied")), \
+            text[-2000:]
     finally:
         _admin(server.url, "iam").put_role_policy(
             RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(policy))

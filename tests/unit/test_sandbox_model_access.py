@@ -120,7 +120,9 @@ def _row(checklist: preflight.Checklist, name: str) -> preflight.Check:
 def test_preflight_names_the_marketplace_and_use_case_form_fixes(fresh_env: Env) -> None:
     from tests.unit.test_preflight import TODAY
 
-    checklist = preflight.run_preflight("current", today=TODAY, check_permissions=False)
+    # Judges and comparison models on: the third-party models of the profile are then in the plan.
+    plan = preflight.plan_run("current", use_judges=True, use_comparison=True)
+    checklist = preflight.run_preflight("current", plan=plan, today=TODAY, check_permissions=False)
     assert _row(checklist, "access: Amazon Nova Lite").status == PASS
     llama = next(c for c in checklist.checks if c.name.startswith("access: Meta Llama 3.3"))
     assert llama.status == FAIL and "Marketplace" in llama.fix
@@ -128,9 +130,6 @@ def test_preflight_names_the_marketplace_and_use_case_form_fixes(fresh_env: Env)
     assert sonnet.status == FAIL and "use-case form" in sonnet.fix
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "utils.preflight.explain_access_denied maps the Marketplace message (it contains 'not authorized to "
-    "perform') and Anthropic's use-case message to the IAM fix"))
 def test_preflight_maps_the_runtime_access_denied_messages() -> None:
     assert "Marketplace" in preflight.explain_access_denied(MARKETPLACE_DENIED)
     assert "aws-marketplace:Subscribe" in preflight.explain_access_denied(MARKETPLACE_DENIED)

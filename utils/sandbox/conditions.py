@@ -24,6 +24,7 @@ A request context is ``{key: [values]}``; :func:`context` builds one from loose 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -48,11 +49,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _wildcard(pattern: str, fold: bool) -> re.Pattern[str]:
+    regex = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in pattern.split("*"))
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if fold else 0))
+
+
 def glob(pattern: str, value: str, *, fold: bool = False) -> bool:
     """IAM wildcard match: ``*`` any run, ``?`` one character, everything else literal."""
-    regex = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in pattern.split("*"))
-    flags = re.DOTALL | (re.IGNORECASE if fold else 0)
-    return re.fullmatch(regex, value, flags=flags) is not None
+    return _wildcard(pattern, fold).fullmatch(value) is not None
 
 
 def _arn_match(pattern: str, value: str) -> bool:
