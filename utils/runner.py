@@ -17,12 +17,21 @@ PARAMS=...``) sets a parameter in every notebook that declares it, and
 (``workshop_id=team-a``). Before any notebook runs, every value is checked against the
 type its notebook declares (``epochs: int = 2`` refuses ``epochs=3.7``), and unknown names
 are an error, since papermill itself only warns about them.
+
+Hyperparameter sweep: ``--sweep 'learning_rate=1e-5,2e-5 epochs=1,2'`` runs 01-03 once,
+then 04_fine_tuning once per point of the grid (the product of the comma-separated values,
+at most :data:`MAX_SWEEP_POINTS`), then 07_cleanup. The points run one after another and
+each 04 run submits its arms within the account's concurrent job quota, so the sweep never
+has more jobs in progress than the quota allows. Unless ``--params`` names them, the sweep
+trains only the FT-N arm (``arms=ft_n use_synthetic=False``): one job per point. The run
+report gets a comparison table and a plot of each point's best validation loss.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import itertools
 import json
 import os
 import sys
@@ -57,8 +66,11 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return pm.inspect_notebook(str(notebook))
 
 
-def _split_assignments(text: str) -> list[str]:
-    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes."""
+def _split_assignments(text: str, comma: bool = False) -> list[str]:
+    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes.
+
+    With ``comma``, split on commas instead and keep empty pieces (``1,,2`` -> ["1", "", "2"]).
+    """
     tokens, current, depth, quote = [], "", 0, ""
     for char in text:
         if quote:
@@ -69,15 +81,15 @@ def _split_assignments(text: str) -> list[str]:
             depth += 1
         elif char in "]})":
             depth -= 1
-        elif char.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
+        elif depth == 0 and (char == "," if comma else char.isspace()):
+            if current or comma:
+                tokens.append(current.strip())
             current = ""
             continue
         current += char
     if quote or depth:
         raise SystemExit(f"Unbalanced quotes or brackets in parameters: {text!r}")
-    return tokens + ([current] if current else [])
+    return tokens + ([current.strip()] if current or comma else [])
 
 
 def _literal(raw: str) -> Any:
@@ -175,6 +187,62 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
         )
 
 
+MAX_SWEEP_POINTS = 12  # our choice: a sweep is a lesson in reading curves, not a tuning service
+SWEEP_NOTEBOOK = "04_fine_tuning"
+SWEEP_DEFAULTS: dict[str, Any] = {"arms": "ft_n", "use_synthetic": False}  # one job per point
+
+
+def parse_sweep(text: str, declared: dict[str, Any]) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """``"learning_rate=1e-5,2e-5 epochs=1,2"`` -> (grid, points), every value checked against 04's declaration."""
+    grid: dict[str, list[Any]] = {}
+    for token in _split_assignments(text or ""):
+        name, _, raw = token.partition("=")
+        if not name or not raw:
+            raise SystemExit(f"Bad sweep axis {token!r}: use NAME=V1,V2 (e.g. --sweep 'learning_rate=1e-5,2e-5 epochs=1,2').")
+        if name not in declared:
+            raise SystemExit(f"--sweep: {name} is not a parameter of {SWEEP_NOTEBOOK}; choose from {sorted(declared)}.")
+        if name in grid:
+            raise SystemExit(f"--sweep: {name} is given twice; list all its values once: {name}=V1,V2.")
+        kind = _type_name(declared[name])
+        grid[name] = [raw_value if kind == "str" else _literal(raw_value) for raw_value in _split_commas(raw)]
+    if not grid:
+        raise SystemExit("--sweep needs at least one axis, e.g. --sweep 'learning_rate=1e-5,2e-5 epochs=1,2'.")
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if len(points) > MAX_SWEEP_POINTS:
+        raise SystemExit(f"--sweep: {len(points)} points is more than {MAX_SWEEP_POINTS}; each point is a training "
+                         "job (hours and money on AWS). Use fewer values.")
+    points = [check_types(point, {SWEEP_NOTEBOOK: declared}) for point in points]
+    return grid, points
+
+
+def _split_commas(raw: str) -> list[str]:
+    """``1e-5,2e-5`` -> ["1e-5", "2e-5"]; commas inside quotes or brackets stay (``{"a": 1, "b": 2}``)."""
+    values = _split_assignments(raw, comma=True)
+    if any(not v for v in values):
+        raise SystemExit(f"--sweep: empty value in {raw!r}; separate values with single commas.")
+    return values
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in point.items())
+
+
+def sweep_rows(point: dict[str, Any], arms: dict[str, Any], status: str) -> list[dict[str, Any]]:
+    """One comparison row per trained arm of one grid point (a failed run: one row saying so)."""
+    trained = {a: r for a, r in (arms or {}).items() if a != "base"}
+    if not trained:
+        return [{**point, "arm": "-", "status": "04 failed" if status != "ok" else "no job",
+                 "records": None, "final_training_loss": None, "best_validation_loss": None}]
+    return [{**point, "arm": arm, "status": r.get("status"), "records": r.get("records"),
+             "final_training_loss": r.get("final_training_loss"), "best_validation_loss": r.get("best_validation_loss")}
+            for arm, r in trained.items()]
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    scored = [r for r in rows if isinstance(r.get("best_validation_loss"), int | float)]
+    return min(scored, key=lambda r: r["best_validation_loss"]) if scored else None
+
+
 def kernel_config():
     """Kernel-manager settings for every notebook this package executes (papermill, nbclient).
 
@@ -236,8 +304,12 @@ def run_series(
     notebooks: list[Path] | None = None,
     cell_timeout: int | None = CELL_TIMEOUT_S,
     log=print,
+    sweep: str | None = None,
 ) -> dict[str, Any]:
-    """Execute the series and write the run folder. Returns the results dict."""
+    """Execute the series (or a sweep, see the module docstring) and write the run folder.
+
+    Returns the results dict.
+    """
     import papermill as pm
 
     notebooks = notebooks or series()
@@ -246,12 +318,29 @@ def run_series(
     declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
     check_declared(overrides, declared)
     overrides = check_types(overrides, declared)  # before anything runs or is written
+    # (notebook, extra parameters, label): the series, or 01-03, 04 per grid point, 07
+    steps: list[tuple[Path, dict[str, Any], str]] = [(nb, {}, nb.stem) for nb in notebooks]
+    if sweep is not None:
+        by_stem = {nb.stem: nb for nb in notebooks}
+        if SWEEP_NOTEBOOK not in by_stem:
+            raise SystemExit(f"--sweep reruns {SWEEP_NOTEBOOK}, which is not in this series.")
+        grid, points = parse_sweep(sweep, declared[SWEEP_NOTEBOOK])
+        overrides = {**SWEEP_DEFAULTS, **overrides}
+        before = [nb for nb in notebooks if nb.stem < SWEEP_NOTEBOOK]
+        after = [by_stem[s] for s in by_stem if s.startswith("07")]
+        steps = [(nb, {}, nb.stem) for nb in before]
+        steps += [(by_stem[SWEEP_NOTEBOOK], point, f"{SWEEP_NOTEBOOK}.sweep-{i}") for i, point in enumerate(points, 1)]
+        steps += [(nb, {}, nb.stem) for nb in after]
+        log(f"sweep over {point_label({k: '|'.join(map(str, v)) for k, v in grid.items()})}: {len(points)} runs of "
+            f"{SWEEP_NOTEBOOK} ({overrides['arms']})")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {
         "run_id": run_id, "backend": backend, "notebooks": [], "metrics": {},
         "cleanup": {"remaining": []},
     }
+    if sweep is not None:
+        results["sweep"] = {"command": sweep, "grid": grid, "arms": overrides["arms"], "rows": []}
     saved_env = dict(os.environ)
     with ExitStack() as stack:
         if backend == "sandbox":
@@ -266,10 +355,10 @@ def run_series(
             os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
             cell_timeout = None  # 04 waits for a real training job
         try:
-            for notebook in notebooks:
-                params = parameters_for(overrides, declared[notebook.stem])
-                output = run_dir / notebook.name
-                kernel_log = run_dir / f"{notebook.stem}.kernel.log"
+            for notebook, point, label in steps:
+                params = {**parameters_for(overrides, declared[notebook.stem]), **point}
+                output = run_dir / f"{label}.ipynb"
+                kernel_log = run_dir / f"{label}.kernel.log"
                 start = time.perf_counter()
                 status = "ok"
                 try:
@@ -286,16 +375,21 @@ def run_series(
                 if kernel_log.exists() and not kernel_log.stat().st_size:
                     kernel_log.unlink()  # keep only logs with something in them
                 seconds = round(time.perf_counter() - start, 2)
-                results["notebooks"].append({"name": notebook.stem, "status": status, "seconds": seconds})
-                if output.exists():
-                    results["metrics"].update(report.collect(output))
-                log(f"  {notebook.stem:<24} {status:<7} {seconds:6.1f} s")
+                results["notebooks"].append({"name": label, "status": status, "seconds": seconds})
+                collected = report.collect(output) if output.exists() else {}
+                results["metrics"].update(collected)
+                log(f"  {label:<24} {status:<7} {seconds:6.1f} s" + (f"  {point_label(point)}" if point else ""))
+                if point:  # a sweep point: its arms go to the comparison; the other points still run
+                    results["sweep"]["rows"] += sweep_rows(point, collected.get("arms", {}), status)
+                    continue
                 if status != "ok":
                     break
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
 
+    if sweep is not None:
+        results["sweep"]["best"] = best_row(results["sweep"]["rows"])
     results["cleanup"]["remaining"] = results["metrics"].pop("cleanup_remaining", [])
     results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
@@ -314,14 +408,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sandbox", "aws"), default=os.environ.get("WORKSHOP_BACKEND", "sandbox"))
     parser.add_argument("--run-id", default=None)
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S)
+    parser.add_argument("--sweep", default=None, metavar="GRID",
+                        help="rerun 04 over a grid, e.g. 'learning_rate=1e-5,2e-5 epochs=1,2'")
     args = parser.parse_args(argv)
 
     types = declared_types({nb.stem: declared_parameters(nb) for nb in series()})
     overrides = parse_params(args.params, args.p, types)
     started = time.perf_counter()
-    results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout)
+    results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout,
+                         sweep=args.sweep)
     wall = time.perf_counter() - started
-    ok = all(nb["status"] == "ok" for nb in results["notebooks"]) and len(results["notebooks"]) == len(series())
+    if args.sweep is not None:
+        print(report.sweep_text(results["sweep"]))
+        ok = all(nb["status"] == "ok" for nb in results["notebooks"])
+    else:
+        ok = all(nb["status"] == "ok" for nb in results["notebooks"]) and len(results["notebooks"]) == len(series())
     print(f"series: {'ok' if ok else 'FAILED'} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
     print(f"report: {RUNS_DIR / results['run_id'] / 'report.html'}  (runs/latest -> {results['run_id']})")
     if results["cleanup"]["remaining"]:

@@ -112,3 +112,44 @@ def test_a_kernels_own_output_goes_to_its_log_not_the_console(tmp_path, capfd):
     assert "kernel process line" in log.read_text()
     err = capfd.readouterr().err
     assert "kernel process line" not in err and "without encryption" not in err
+
+
+def test_sweep_grid_is_checked_and_runs_04_once_per_point(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import papermill as pm
+
+    from utils import report
+
+    declared = runner.declared_parameters(runner.NOTEBOOK_DIR / "04_fine_tuning.ipynb")
+    grid, points = runner.parse_sweep("learning_rate=1e-5,2e-5 epochs=1,2", declared)
+    assert grid == {"learning_rate": [1e-5, 2e-5], "epochs": [1, 2]} and len(points) == 4
+    assert points[1] == {"learning_rate": 1e-5, "epochs": 2}
+    for bad, message in (("epochs=1.5", "epochs: int"), ("colour=1,2", "not a parameter of 04"),
+                         ("epochs=1,,2", "empty value"), ("epochs=" + ",".join("12345") + " batch_size=1,2,4", "more than 12")):
+        with pytest.raises(SystemExit, match=message):
+            runner.parse_sweep(bad, declared)
+
+    calls = []
+
+    def execute(source, output, parameters, **kw):  # stands in for papermill: records what each run gets
+        calls.append((Path(source).stem, Path(output).name, parameters))
+        loss = 3 - parameters.get("learning_rate", 0) * 1e5 - parameters.get("epochs", 0) * 0.1
+        arms = {"ft_n": {"status": "Completed", "records": 25, "final_training_loss": loss - 1, "best_validation_loss": loss}}
+        outputs = [{"output_type": "display_data", "data": {report.RECORD_MIME: {"name": "arms", "value": arms}}}]
+        Path(output).write_text(json.dumps({"cells": [{"outputs": outputs if "04_" in source else []}]}))
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    results = runner.run_series({}, backend="aws", runs_dir=tmp_path, run_id="s", log=lambda _: None,
+                                sweep="learning_rate=1e-5,2e-5 epochs=1,2")
+    assert [c[0] for c in calls] == ["01_permissions", "02_data_preparation", "03_synthetic_data"] + ["04_fine_tuning"] * 4 + ["07_cleanup"]
+    assert [c[2]["epochs"] for c in calls if c[0] == "04_fine_tuning"] == [1, 2, 1, 2]
+    assert all(c[2]["arms"] == "ft_n" and c[2]["use_synthetic"] is False for c in calls if c[0] == "04_fine_tuning")
+    assert calls[3][1] == "04_fine_tuning.sweep-1.ipynb"
+    sweep = json.loads((tmp_path / "s" / "results.json").read_text())["sweep"]
+    assert len(sweep["rows"]) == 4 and sweep["best"] == {**points[3], "arm": "ft_n", "status": "Completed", "records": 25,
+                                                         "final_training_loss": pytest.approx(-0.2), "best_validation_loss": pytest.approx(0.8)}
+    html = (tmp_path / "s" / "report.html").read_text()
+    assert "Hyperparameter sweep" in html and 'alt="sweep: best validation loss"' in html and "★" in html
+    assert "best validation loss: 0.8 at learning_rate=2e-05 epochs=2 (ft_n)" in report.sweep_text(results["sweep"])

@@ -43,6 +43,7 @@ ENV_KNOBS = {
     "WORKSHOP_SANDBOX_TIME_SCALE": ("time_scale", float),
     "WORKSHOP_SANDBOX_BATCH_MIN_RECORDS": ("batch_min_records", int),
     "WORKSHOP_SANDBOX_LATENCY_MS": ("latency_ms", float),
+    "WORKSHOP_SANDBOX_CONCURRENT_JOBS": ("concurrent_customization_jobs", int),
 }
 FAULTS_ENV = "WORKSHOP_SANDBOX_FAULTS"  # a profile name ("off"|"realistic") or a JSON object
 
@@ -324,7 +325,9 @@ class SandboxApp:
         if scope is not None and scope[1] == "bedrock":
             return self.handle_bedrock(environ, start_response, scope[0])
         if scope is not None and scope[1] == "servicequotas" and self.quotas is not None:
-            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults)
+            # The applied value of the job quota is the knob the customization jobs enforce.
+            applied = {self.quotas.CONCURRENT_CUSTOMIZATION_JOBS: self.bedrock.config.concurrent_customization_jobs}
+            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults, applied=applied)
             start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers))
             return [body]
         if scope is not None and scope[1] == "iam":

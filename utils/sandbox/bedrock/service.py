@@ -114,6 +114,10 @@ class Bedrock:
                     config.batch_min_records = max(0, int(value))
                 elif key == "legacy_models":
                     config.legacy_models = legacy_knob(value)
+                elif key == "concurrent_customization_jobs":
+                    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                        raise ValueError("concurrent_customization_jobs must be a whole number >= 1")
+                    config.concurrent_customization_jobs = int(value)
                 elif key == "idempotency_tokens":
                     config.idempotency_tokens = idempotency_knob(value)
                 elif key == "faults":
