@@ -7,7 +7,9 @@ attributes to the role) against the role's policies, condition keys included.
 How the check is done (to stay within a minute):
 
 1. **One real run**: 01–07 execute once (papermill, CI sizes, ``time_scale=0``) as a role whose only
-   policy is the rendered caller policy. Every step must pass. The sandbox logs every evaluated
+   policy is the rendered caller policy, on a fresh account (``model_access="fresh"``) whose third-party
+   models the caller first calls once, as 01's preflight tells it to (that call starts the
+   Marketplace subscription). Every step must pass. The sandbox logs every evaluated
    request (each check's action, resource and request context).
 2. **Every statement, offline**: for each statement of the policy, the logged requests are
    re-evaluated against the policy without it (``caller.reevaluate``, the same evaluator the run
@@ -75,6 +77,21 @@ def _execute(notebook: Path, out_dir: Path) -> None:
     )
 
 
+def _subscribe_as_the_caller() -> None:
+    """What 01's preflight tells a fresh account to do first: call each third-party model of the run
+    once, as the caller (that call starts the Marketplace subscription and needs the caller's
+    aws-marketplace actions; https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html)."""
+    from utils import aws, models, preflight
+
+    plan = preflight.plan_run("current", use_judges=True, use_comparison=True)
+    runtime = aws.client("bedrock-runtime", REGION)
+    for key in dict.fromkeys(plan.roles.values()):
+        spec = models.get(key)
+        if spec.provider.lower() != "amazon":
+            runtime.converse(modelId=spec.invocation_id(), inferenceConfig={"maxTokens": 1},
+                             messages=[{"role": "user", "content": [{"text": "ping"}]}])
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from utils import sandbox
@@ -96,6 +113,8 @@ def run(tmp_path_factory):
                          marketplace_subscription_seconds=0)
         server.bedrock.configure(knobs)
         os.environ.update(runner.sandbox_environment(server.url, tmp_path_factory.mktemp("caller-state")))
+        if knobs.get("model_access") == "fresh":
+            _subscribe_as_the_caller()
         marks: dict[str, tuple[int, int]] = {}
         failure = None
         try:
