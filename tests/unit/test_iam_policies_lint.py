@@ -123,7 +123,8 @@ def test_caller_policy_lists_exactly_the_series_bedrock_actions():
         "bedrock:StopEvaluationJob", "bedrock:BatchDeleteEvaluationJob",
         "bedrock:ListImportedModels", "bedrock:GetImportedModel", "bedrock:DeleteImportedModel",
         "bedrock:ListModelImportJobs",
-        "bedrock:InvokeModel", "bedrock:TagResource", "bedrock:UntagResource", "bedrock:ListTagsForResource",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:TagResource",
+        "bedrock:UntagResource", "bedrock:ListTagsForResource",
     }
     assert not any("*" in a for a in iam.policy_actions(render("notebook-caller")))
 

@@ -299,11 +299,15 @@ class Customization(Family):
             j.model_name == p["customModelName"] and j.status in ("InProgress", "Stopping") for j in jobs.in_region(region)
         ):
             raise validation("The provided custom model name is currently in use.")
-        self._check_job_quota(region)
         job_id = new_id()
+        job_arn = self.arn(region, f"model-customization-job/{base.model_id}/{job_id}")
+        refusal = self.access.refusal(p["roleArn"], job_arn)
+        if refusal:  # a request that can never succeed says so before the quota (order: our assumption)
+            raise validation(refusal)
+        self._check_job_quota(region)
         now = time.time()
         job = jobs.add(CustomizationJob(
-            arn=self.arn(region, f"model-customization-job/{base.model_id}/{job_id}"),
+            arn=job_arn,
             job_id=job_id, name=p["jobName"], region=region, base=base, base_model_arn=base_arn,
             model_name=p["customModelName"], role_arn=p["roleArn"], customization_type=ctype,
             hyperparameters=hyper, training_config=training_config,
@@ -374,7 +378,7 @@ class Customization(Family):
 
     def _prepare(self, job: CustomizationJob) -> str | None:
         """Asynchronous checks, data parsing and the training simulation. Returns a failure message."""
-        role, message = self.access.check_role(job.role_arn)
+        role, message = self.access.check_role(job.role_arn, job.arn)
         if message:
             return message
         train_uri = job.training_config["s3Uri"]

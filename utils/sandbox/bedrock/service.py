@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from utils.sandbox import account_access
 from utils.sandbox.bedrock.access import Access
 from utils.sandbox.bedrock.batch import Batch
 from utils.sandbox.bedrock.config import Config, idempotency_knob, legacy_knob
@@ -46,6 +47,8 @@ class Bedrock:
         self.access = Access(self.moto)
         self.faults = Faults()
         self.catalog = Catalog(self.config.catalog, self.config.legacy_models)
+        # Model access on a fresh account and the caller-permission knobs (account_access.py).
+        self.account_access = account_access.AccountAccess()
         self.store = Store()
         self.foundation = FoundationModels(self)
         self.customization = Customization(self)
@@ -74,12 +77,17 @@ class Bedrock:
     def tags(self) -> dict[str, dict[str, str]]:
         return self.store.tags
 
+    def arn(self, region: str, resource: str) -> str:
+        """The ARN of a Bedrock resource of this account (``resource`` = ``type/id``)."""
+        return f"arn:aws:bedrock:{region}:{self.account}:{resource}"
+
     # ---- admin --------------------------------------------------------------------------------
     def reset(self) -> None:
         with self.lock:
             self.store.clear()
             self.faults.reset()
             self.moto.reset()
+            self.account_access.reset()
 
     def configure(self, knobs: dict[str, Any]) -> dict[str, Any]:
         """Apply admin knobs; unknown keys or bad values raise ``ValueError`` and change nothing.
@@ -92,6 +100,7 @@ class Bedrock:
         with self.lock:
             config = replace(self.config, legacy_models=dict(self.config.legacy_models))
             fault_updates: list[dict[str, Any]] = []
+            access_updates: dict[str, Any] = {}
             for key, value in knobs.items():
                 if key == "catalog":
                     Catalog(str(value))  # ValueError for an unknown catalog
@@ -117,6 +126,8 @@ class Bedrock:
                     fault_updates.append({"latency_ms": float(value) * 1000.0})
                 elif key == "latency_ms":
                     fault_updates.append({"latency_ms": value})
+                elif key in account_access.KNOBS:
+                    access_updates[key] = account_access.AccountAccess.validate(key, value)
                 else:
                     raise ValueError(f"unknown sandbox knob {key!r}")
             faults = None
@@ -128,12 +139,13 @@ class Bedrock:
             catalog = Catalog(config.catalog, config.legacy_models)
             # Everything is valid: apply.
             self.config, self.catalog = config, catalog
+            self.account_access.update(access_updates)
             if faults is not None:
                 self.faults.configure(faults.settings())
             return self.settings()
 
     def settings(self) -> dict[str, Any]:
-        return {**self.config.as_dict(), "faults": self.faults.settings()}
+        return {**self.config.as_dict(), **self.account_access.settings(), "faults": self.faults.settings()}
 
     def usage_snapshot(self) -> dict[str, dict[str, int]]:
         """A copy of the per-model usage counters, taken under the lock."""
