@@ -690,6 +690,8 @@ def series_action_probes(
             ("bedrock:GetCustomModelDeployment", f"{bedrock}:custom-model-deployment/preflight"),
             ("bedrock:DeleteCustomModelDeployment", f"{bedrock}:custom-model-deployment/preflight"),
             ("bedrock:InvokeModel", f"{bedrock}:custom-model-deployment/preflight"),
+            # 05 streams one answer from the deployment (InvokeModelWithResponseStream)
+            ("bedrock:InvokeModelWithResponseStream", f"{bedrock}:custom-model-deployment/preflight"),
         ]
     probes.append(("bedrock:InvokeModel", f"arn:{part}:bedrock:{region}::foundation-model/{student.model_id}"))
     in_use = [models.get(key) for key in plan.roles.values()] if plan else [student]
