@@ -55,7 +55,7 @@ unit: $(STAMP)
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 2 tests/unit
 
 series: setup
-	$(BIN)/python -m pytest -q -x tests/notebooks/test_series.py
+	$(BIN)/python -m pytest -q -x tests/notebooks/test_series.py tests/notebooks/test_caller_policy.py
 
 nbval: $(STAMP)
 	env -u $(CONFIRM_SPEND_ENV) $(BIN)/python -m pytest -q -x -p no:python -p tests.notebooks.sandbox_plugin \
