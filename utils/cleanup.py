@@ -24,6 +24,7 @@ from utils.state import LedgerEntry, WorkshopState, name, role_name, tags
 ORDER = (
     "custom-model-deployment",
     "provisioned-throughput",
+    "imported-model",
     "batch-job",
     "customization-job",
     "custom-model",
@@ -56,6 +57,8 @@ def _bedrock_delete(entry: LedgerEntry, bedrock: Any, poll_s: float) -> str:
     elif entry.kind == "provisioned-throughput":
         bedrock.delete_provisioned_model_throughput(provisionedModelId=ident)
         wait_gone(lambda: bedrock.get_provisioned_model_throughput(provisionedModelId=ident), poll_s=poll_s)
+    elif entry.kind == "imported-model":  # DeleteImportedModel; import jobs themselves cannot be deleted
+        bedrock.delete_imported_model(modelIdentifier=ident)
     elif entry.kind == "custom-model":
         bedrock.delete_custom_model(modelIdentifier=ident)
     elif entry.kind == "customization-job":
@@ -219,6 +222,8 @@ def audit(
     remaining += [f"provisioned-throughput: {n}" for n in bedrock_items(
         "list_provisioned_model_throughputs", "provisionedModelSummaries", "provisionedModelName",
         "provisionedModelArn", nameContains=prefix)]
+    remaining += [f"imported-model: {n}" for n in bedrock_items(
+        "list_imported_models", "modelSummaries", "modelName", "modelArn", nameContains=prefix)]
     remaining += [f"custom-model: {n}" for n in bedrock_items(
         "list_custom_models", "modelSummaries", "modelName", "modelArn", nameContains=prefix)]
     for status in RUNNING_JOB:

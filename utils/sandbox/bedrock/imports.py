@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from utils.model_import import SUPPORTED_ARCHITECTURES
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.errors import ApiError, conflict, not_found, validation
 from utils.sandbox.bedrock.family import Family
@@ -41,23 +42,8 @@ from utils.sandbox.bedrock.store import (
     tag_dict,
 )
 
-# Architectures (config.json ``architectures`` class or ``model_type``) Custom Model Import
-# lists as supported (model-customization-import-model.html, "Supported architectures";
-# the list grows, so it is a snapshot: uncertain beyond the date the docs were read, 2026-12).
-SUPPORTED_ARCHITECTURES: dict[str, str] = {
-    "LlamaForCausalLM": "llama",
-    "MllamaForConditionalGeneration": "mllama",
-    "MistralForCausalLM": "mistral",
-    "MixtralForCausalLM": "mixtral",
-    "T5ForConditionalGeneration": "t5",  # Flan-T5
-    "GPTBigCodeForCausalLM": "gpt_bigcode",
-    "Qwen2ForCausalLM": "qwen2",
-    "Qwen2VLForConditionalGeneration": "qwen2_vl",
-    "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
-    "Qwen3ForCausalLM": "qwen3",
-    "Qwen3MoeForCausalLM": "qwen3_moe",
-    "GptOssForCausalLM": "gpt_oss",
-}
+# The architectures Custom Model Import lists as supported: the same documented table the
+# client-side check uses (one list, so the two cannot drift apart).
 SUPPORTED_MODEL_TYPES = frozenset(SUPPORTED_ARCHITECTURES.values())
 # Converse (instructSupported) is not available for these (invoke-imported-model.html).
 NO_INSTRUCT = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3", "qwen3_moe", "gpt_oss"})
