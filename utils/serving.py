@@ -308,9 +308,12 @@ def running_cost(state: WorkshopState, student: ModelSpec, *, price_overrides: M
     now = now or datetime.now(timezone.utc)
     lines: list[str] = []
     total: float | None = 0.0
-    live = {e.identifier for e in state.resources("provisioned-throughput")}
-    for arn, info in state.get("serving_billing", {}).items():
-        if info.get("path") != "provisioned" or arn not in live:
+    billing = state.get("serving_billing", {})
+    for arn in hourly_resources(state):
+        info = billing.get(arn)
+        if info is None:  # created, but the wait failed before 05 recorded when it started serving
+            total = None
+            lines.append(f"{arn}: billing since its creation (see the Bedrock console); rate × hours unknown here")
             continue
         since = datetime.fromisoformat(str(info["since"]).replace("Z", "+00:00"))
         hours = max(0.0, (now - since).total_seconds() / 3600)
