@@ -120,6 +120,8 @@ def test_caller_policy_lists_exactly_the_series_bedrock_actions():
         "bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob", "bedrock:ListModelInvocationJobs",
         "bedrock:StopModelInvocationJob",
         "bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob", "bedrock:ListEvaluationJobs",
+        "bedrock:CreateModelImportJob", "bedrock:GetModelImportJob", "bedrock:ListModelImportJobs",
+        "bedrock:GetImportedModel", "bedrock:ListImportedModels", "bedrock:DeleteImportedModel",
         "bedrock:InvokeModel", "bedrock:TagResource", "bedrock:UntagResource", "bedrock:ListTagsForResource",
     }
     assert not any("*" in a for a in iam.policy_actions(render("notebook-caller")))
