@@ -55,7 +55,7 @@ def test_import_invoke_with_cold_start_retry_then_cleanup_deletes_it(sandbox_env
     answer = model_import.complete(arn, "What is a widget?", sleep=waits.append, log=said.append,
                                    client=model_import.cold_start_client(REGION))
     assert answer["generation"] and answer["generation_token_count"] > 0
-    assert answer["cold_retries"] == 2 and waits == [5.0, 10.0]  # exponential backoff
+    assert answer["cold_retries"] == 3 and waits == [5.0, 10.0, 20.0]  # exponential backoff
     assert all("ModelNotReadyException" in line for line in said)
     (entry,) = state.resources("imported-model")
     assert cleanup._bedrock_delete(entry, bedrock, poll_s=0.05) == "deleted"

@@ -70,7 +70,7 @@ def test_import_completes_and_the_model_is_cold_then_answers(env):
     assert [m["modelName"] for m in bedrock.list_imported_models()["modelSummaries"]] == ["imp-model"]
     assert [j["jobName"] for j in bedrock.list_model_import_jobs(statusEquals="Completed")["modelImportJobSummaries"]] == ["imp-good"]
     body = json.dumps({"prompt": "What is a widget?", "max_gen_len": 50, "temperature": 0.1})
-    for _ in range(2):  # cold start: the first calls are refused
+    for _ in range(3):  # cold start: the first calls are refused
         with pytest.raises(ClientError) as err:
             runtime.invoke_model(modelId=model["modelArn"], body=body)
         assert err.value.response["Error"]["Code"] == "ModelNotReadyException"

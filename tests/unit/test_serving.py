@@ -209,7 +209,8 @@ def test_sandbox_llama_student_gets_a_provisioned_throughput_in_service(sandbox_
         baseModelIdentifier=student.customization_id, trainingDataConfig={"s3Uri": uri},
         outputDataConfig={"s3Uri": f"s3://{bucket}/{iam.OUTPUT_PREFIX}"},
         hyperParameters=models.default_hyperparameters(student.customization_id))["jobArn"]
-    model_arn = _wait_model_in(bedrock, job)
+    model_arn = aws.poll_until(lambda: bedrock.get_model_customization_job(jobIdentifier=job), "Completed",
+                               poll_s=0.1, timeout_s=30)["outputModelArn"]
     state = WorkshopState.load("pt")
     state.region = region
     (plan,) = serving.plan({"ft_n": model_arn}, student, "pt")
@@ -227,17 +228,6 @@ def test_sandbox_llama_student_gets_a_provisioned_throughput_in_service(sandbox_
     answer = invoke.invoke(served["ft_n"], student.body, "What is item 3?", client=aws.client("bedrock-runtime", region),
                            **invoke.sampling_for(student.family))
     assert answer.text and answer.output_tokens
-
-
-def _wait_model_in(bedrock, job_arn: str) -> str:
-    import time
-
-    deadline = time.monotonic() + 30
-    while (job := bedrock.get_model_customization_job(jobIdentifier=job_arn))["status"] == "InProgress":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert job["status"] == "Completed", job
-    return job["outputModelArn"]
 
 
 def test_sandbox_commitment_terms_and_no_early_delete(sandbox_env):

@@ -47,7 +47,7 @@ from utils.sandbox.bedrock.store import (
 SUPPORTED_MODEL_TYPES = frozenset(SUPPORTED_ARCHITECTURES.values())
 # Converse (instructSupported) is not available for these (invoke-imported-model.html).
 NO_INSTRUCT = frozenset({"qwen2_vl", "qwen2_5_vl", "qwen3", "qwen3_moe", "gpt_oss"})
-COLD_START_CALLS = 2
+COLD_START_CALLS = 3  # = botocore's standard-mode attempts, so a default client's first call fails visibly
 MAX_WEIGHTS_BYTES = 200 * 1024**3  # text models (model-customization-import-model.html)
 
 
