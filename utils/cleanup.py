@@ -39,7 +39,7 @@ RUNNING_BATCH = (*STOPPABLE_BATCH, "Stopping")
 # documents no bound for the Stopping state).
 STOPPING_TIMEOUT_S = 1800
 # State values that point at resources cleanup deletes; later notebooks must not reuse them.
-INVALIDATED = ("job_arn", "custom_model_arn", "endpoint_arn")
+INVALIDATED = ("job_arn", "custom_model_arn", "endpoint_arn", "serving", "serving_billing")
 
 
 @dataclass

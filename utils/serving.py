@@ -284,14 +284,13 @@ def serve(plans: Sequence[ServingPlan], state: WorkshopState, workshop_id: str, 
     One arm that fails (Failed status, timeout, an AWS error) is reported with the fix and the
     others still run; the failed arm is left out of ``serving``.
     """
-    serving = dict(state.get("serving", {}))
+    serving: dict[str, str] = {}  # this run's arms only: an arm served earlier and not planned now is not kept
     for p in plans:
         try:
             arn = serve_one(p, state, workshop_id, **options)
         except (deployment.DeploymentError, TimeoutError, ClientError) as err:
             detail = aws.error(err)[1] if isinstance(err, ClientError) else str(err)
             log(f"{p.arm}: NOT serving ({type(err).__name__}): {detail}")
-            serving.pop(p.arm, None)
             continue
         serving[p.arm] = arn
         log(f"{p.arm}: serving at {arn} ({p.billing})")
