@@ -74,6 +74,7 @@ sandbox-stop:
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/series.py
 	$(BIN)/python benchmarks/sandbox_flow.py
+	$(BIN)/python benchmarks/generation.py
 
 clean: sandbox-stop
 	rm -rf runs .workshop .sandbox .pytest_cache

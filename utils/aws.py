@@ -152,6 +152,12 @@ def client(service: str, region: str | None = None, **kwargs: object):
     """A boto3 client with the series' retry config, for the selected backend."""
     env = _environment()
     sess = session(region)
+    if service == "bedrock-runtime":
+        # Model calls go through utils.engine, which paces to the quota and adapts to throttling
+        # itself: botocore's adaptive mode would add a second, slower rate limiter that hides the
+        # throttling from it. Standard mode still retries 429/5xx a few times, with jitter.
+        kwargs.setdefault("config", retry_config(retries={"mode": "standard", "max_attempts": 3},
+                                                 max_pool_connections=64))
     kwargs.setdefault("config", retry_config())
     if env:
         kwargs.setdefault("endpoint_url", env["endpoint_url"])

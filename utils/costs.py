@@ -323,6 +323,10 @@ class _Pricer:
         if row is None or row.value is None:
             if row is None:
                 self.note(f"No price row for `{key}` in {self.region}.")
+            if unbilled_endpoint():
+                self.note(f"`{key}` has no sourced price; it counts as $0 because {UNBILLED_ENV}=1 says this "
+                          "endpoint bills nothing (the offline sandbox). On AWS, pass it in price_overrides.")
+                return 0.0, key, f"{key}: $0 ({UNBILLED_ENV}=1)"
             return None, key, ""
         if row.status in ("legacy", "CONFLICT", "derived"):
             self.note(f"`{key}` = {row.value:g} is {row.status} ({row.source}, {row.source_date}); "
@@ -345,6 +349,8 @@ def _storage(pricer: _Pricer, model: str, months: float) -> LineItem:
     else:
         value, source = None, ""
         pricer.note(f"The storage price covers Nova/Titan/Cohere/Llama custom models; `{key}` is a gap.")
+        if unbilled_endpoint():
+            value, source = 0.0, f"{key}: $0 ({UNBILLED_ENV}=1)"
     return LineItem("Custom model storage", months, "model-month", value, key, source)
 
 
@@ -546,6 +552,14 @@ def estimate_import(
 # learner stepping through the notebooks by hand sees every billable step run without editing
 # parameters; the committed defaults (confirm_spend=False) still spend nothing wherever it is unset.
 CONFIRM_SPEND_ENV = "WORKSHOP_CONFIRM_SPEND"
+# Set by the environment of an endpoint that bills nothing (`make lab`, the runner on the sandbox): a
+# price the dated table lacks then counts as $0, labelled as such, instead of blocking the step.
+UNBILLED_ENV = "WORKSHOP_UNBILLED_ENDPOINT"
+
+
+def unbilled_endpoint() -> bool:
+    """True when the environment says the endpoint bills nothing (``$WORKSHOP_UNBILLED_ENDPOINT=1``)."""
+    return os.environ.get(UNBILLED_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def spend_confirmed_by_environment() -> bool:

@@ -1,21 +1,39 @@
-"""The shared engine for many model calls: bounded concurrency, JSONL checkpoints, resume.
+"""The shared engine for many model calls: paced to the quota, adaptive, checkpointed, resumable.
 
 Synthetic data generation, evaluation and judging all call a model once per item. They
 share :func:`run_calls`::
 
     rows = run_calls(questions, call=answer_one, checkpoint="runs/eval/base.jsonl",
-                     max_workers=4, desc="base model")
+                     model_id=model_id, max_tokens=512, desc="base model")
 
-* Each result is appended to the checkpoint file as soon as it finishes (one JSON object
-  per line, flushed), so a crash or a kernel restart loses at most the calls in flight.
-* Rerunning skips every item whose key already has a successful row and returns the
-  stored result, so nothing is paid for twice and nothing is duplicated.
-* An exception in one item does not stop the run: it becomes a row
-  ``{"id": ..., "error": "ThrottlingException: ..."}``, and the item is retried on the
-  next run.
-* Retries and backoff come from botocore (``Config(retries={"mode": "adaptive"})`` on the
-  caller's client). ``retry_on`` adds a few jittered attempts for chosen error codes,
-  e.g. a ``ThrottlingException`` that survived botocore's own retries.
+* **Pacing.** With ``model_id``, the engine reads the account's tokens-per-minute and
+  requests-per-minute quotas for that model from Service Quotas (by quota code, then by
+  name: AWS renamed these quotas), and starts calls evenly spaced just under them
+  (``quota_fraction``, default 95 %). Each call reserves its input tokens plus
+  ``max_tokens`` times the model's output-token burndown rate, as Bedrock reserves quota
+  at the start of a request (https://docs.aws.amazon.com/bedrock/latest/userguide/quotas-token-burndown.html);
+  a row that reports its real usage gives the unused part back. ``rpm=``/``tpm=`` set the
+  limits by hand instead. Without either, the engine learns the ceiling from throttling.
+* **Adaptive concurrency (AIMD).** The number of calls in flight starts small, doubles
+  per round trip until the first ``ThrottlingException`` and then grows additively; each
+  round of throttling shrinks it by a quarter, never below what the measured rate needs.
+  ``max_workers`` is only the upper bound.
+* **Retries.** Throttled calls go back in the queue with jittered exponential backoff
+  (``throttle_retries``); ``ModelTimeoutException``, ``ServiceUnavailableException``,
+  ``InternalServerException``, connection errors and per-call ``timeout`` likewise
+  (``transient_retries``), on top of botocore's own retries. A call that raises
+  :class:`RetryableOutput` (an unusable reply, e.g. unparseable) is called again up to
+  ``output_retries`` times. ``retry_on`` gives chosen error codes ``extra_attempts``.
+* **Checkpoints.** Each success is appended to the checkpoint file as soon as it
+  finishes (one JSON object per line, flushed), so a crash or a kernel restart loses at
+  most the calls in flight. Only a dict returned by ``call`` is ever stored as a success.
+  An item that runs out of retries, or fails otherwise, becomes a row
+  ``{"id": ..., "error": "ThrottlingException: ...", "error_kind": ..., "attempts": n}``;
+  error rows are reported, not done: the next run tries them again. Rerunning skips every
+  item whose key already has a successful row, so nothing is paid for twice.
+* **Progress.** A tqdm bar with rate and ETA, and the in-flight window, throttles,
+  retries and failures in its postfix. :func:`last_stats` returns the figures of the
+  latest run (pass ``stats=RunStats()`` to keep your own).
 
 :class:`UsageTally` adds up input/output tokens per model from Converse ``usage`` or the
 InvokeModel token-count headers.
@@ -24,26 +42,32 @@ InvokeModel token-count headers.
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
+import logging
+import math
+import os
+import queue
 import random
+import re
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from utils.aws import error_code  # re-exported: engine.error_code
 
 __all__ = [
-    "run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally", "usage_from_response",
-    "usage_from_body", "RetryableOutput",
+    "RetryableOutput", "run_calls", "load_checkpoint", "pending", "item_id", "error_code", "UsageTally",
+    "usage_from_response", "usage_from_body", "OUTPUT_RETRIES", "Limits", "quota_limits", "burndown_rate", "Pacer", "Concurrency", "RunStats",
+    "last_stats", "client_config",
 ]
 
-INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
-OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
-
-Key = str | int
+log = logging.getLogger(__name__)
 
 
 class RetryableOutput(Exception):
@@ -55,16 +79,32 @@ class RetryableOutput(Exception):
         self.kind = kind
 
 
-# --- unusable replies (RetryableOutput): bounded retries, then a failure row with its kind ---
-OUTPUT_RETRIES = 2  # extra attempts for an unusable reply before the item is recorded as failed
+INPUT_TOKENS_HEADER = "x-amzn-bedrock-input-token-count"
+OUTPUT_TOKENS_HEADER = "x-amzn-bedrock-output-token-count"
+
+Key = str | int
+
+# Error codes by how the engine treats them. Throttling: back off and retry, shrink the
+# window. Transient: jittered retry (botocore's standard mode does not retry
+# ModelTimeoutException, HTTP 408). Class names cover botocore's connection errors and
+# the engine's own per-call timeout.
+THROTTLE_CODES = frozenset({
+    "ThrottlingException", "TooManyRequestsException", "Throttling", "ThrottledException",
+    "RequestLimitExceeded", "ServiceQuotaExceededException",
+})
+TRANSIENT_CODES = frozenset({
+    "ModelTimeoutException", "ServiceUnavailableException", "ServiceUnavailable", "InternalServerException",
+    "InternalFailure", "ModelNotReadyException", "RequestTimeout", "RequestTimeoutException",
+    "ReadTimeoutError", "ConnectTimeoutError", "EndpointConnectionError", "ConnectionClosedError",
+    "CallTimeout",
+})
 
 
-def _failure_row(key: str, item_key: Key, exc: Exception) -> dict[str, Any]:
-    row: dict[str, Any] = {key: item_key, "error": f"{type(exc).__name__}: {exc}"}
-    if isinstance(exc, RetryableOutput):
-        row["error_kind"] = exc.kind
-    return row
-# --- end of the RetryableOutput handling ---
+OUTPUT_RETRIES = 2  # extra attempts for an unusable reply (RetryableOutput) before the item fails
+
+
+class CallTimeout(Exception):
+    """A call ran longer than ``timeout``: the engine stopped waiting for it (and retries the item)."""
 
 
 def _check_key(value: Any, key: str) -> Key:
@@ -123,28 +163,369 @@ def load_checkpoint(checkpoint: str | Path, key: str = "id") -> dict[Key, dict[s
     return rows
 
 
-def _call_with_retries(
-    call: Callable[[dict], dict],
-    item: dict,
-    retry_on: tuple[str, ...],
-    extra_attempts: int,
-    base_delay: float,
-) -> dict:
-    attempt = 0
-    output_attempt = 0
-    while True:
-        try:
-            return call(item)
-        except RetryableOutput:
-            if output_attempt >= OUTPUT_RETRIES:
-                raise
-            output_attempt += 1
-        except Exception as exc:  # noqa: BLE001 - re-raised unless it is a retryable code
-            if attempt >= extra_attempts or error_code(exc) not in retry_on:
-                raise
-            # "Full jitter" backoff: uniform in [0, base × 2^attempt].
-            time.sleep(random.uniform(0, base_delay * 2**attempt))
-            attempt += 1
+# --------------------------------------------------------------------------------------
+# Quotas: what the account may send
+# --------------------------------------------------------------------------------------
+
+# Geographic prefixes of system-defined inference profiles ("us." + the model ID).
+_GEO_PREFIXES = frozenset({"us", "eu", "apac", "jp", "au", "ca", "us-gov"})
+
+# Output tokens count 5x against the TPM quota for Claude 3.7 Sonnet and the Claude 4.x
+# family ("How tokens are counted in Amazon Bedrock",
+# https://docs.aws.amazon.com/bedrock/latest/userguide/quotas-token-burndown.html, which lists
+# Claude Opus 4 / Sonnet 4 and later; aws-samples/sample-quota-dashboard-for-amazon-bedrock
+# lib/bedrock-registries.ts sets 5 for Claude 3.7 Sonnet and every Claude 4.x). Models not
+# named there (e.g. Claude Sonnet 4.6) are matched by the pattern: uncertain, our assumption.
+_BURNDOWN_5X = re.compile(r"^anthropic\.claude-(?:3-7-sonnet|(?:opus|sonnet|haiku)-\d)")
+
+# Quota codes (tokens per minute, requests per minute) by (registry key in utils.models, scope),
+# from aws-samples/sample-quota-dashboard-for-amazon-bedrock lib/bedrock-registries.ts. Other
+# models (e.g. Claude Sonnet 4.6, whose codes no public source lists) are found by name.
+QUOTA_CODES: dict[tuple[str, str], tuple[str, str]] = {
+    ("nova-micro", "on-demand"): ("L-CFA4FA0D", "L-E118F160"),
+    ("nova-micro", "cross-region"): ("L-DC7FF66C", "L-3F110E0F"),
+    ("nova-lite", "on-demand"): ("L-70423BF8", "L-E386A278"),
+    ("nova-lite", "cross-region"): ("L-7C42E72A", "L-89F8391A"),
+    ("nova-pro", "on-demand"): ("L-CE33604C", "L-F2717A44"),
+    ("nova-pro", "cross-region"): ("L-C0326783", "L-ED46B8C5"),
+    ("nova-2-lite", "cross-region"): ("L-C6F5908D", "L-F06F1187"),
+    ("nova-2-lite", "global"): ("L-71C69B70", "L-D5F39C2F"),
+    ("claude-haiku-4-5", "cross-region"): ("L-58BE175A", "L-CCA5DF70"),
+    ("claude-haiku-4-5", "global"): ("L-9A11C666", "L-E5084BBA"),
+    ("claude-3-haiku", "on-demand"): ("L-8CE99163", "L-2DC80978"),
+    ("claude-3-sonnet", "on-demand"): ("L-4C35BB2A", "L-F406804E"),
+    ("llama3-1-8b", "on-demand"): ("L-9E79C230", "L-19A2ED6C"),
+    ("llama3-1-70b", "on-demand"): ("L-48E55E59", "L-ECA5B974"),
+    ("llama3-3-70b", "cross-region"): ("L-0E7AA8B7", "L-DEDE703C"),
+    ("titan-text-express", "on-demand"): ("L-44992E63", "L-9EAB0D12"),
+}
+
+# Current names: "On-demand model inference tokens per minute for Amazon Nova Pro",
+# "Cross-region model inference requests per minute for Anthropic Claude Sonnet 4 V1",
+# "Global cross-region model inference tokens per minute for ...". Older pages say
+# "On-demand InvokeModel tokens per minute for ${model}"
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html).
+_RATE_QUOTA_NAME = re.compile(
+    r"^(?:(?P<scope>on-demand|cross-region|global cross-region)\s+)?(?:model inference|invokemodel)\s+"
+    r"(?P<kind>tokens|requests)\s+per\s+minute\s+for\s+(?P<model>.+)$",
+    re.IGNORECASE,
+)
+_NAME_NOISE = frozenset({"amazon", "anthropic", "meta", "mistral", "cohere", "ai21", "deepseek", "openai", "v1",
+                         "v2", "-"})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the engine paces to: requests and tokens per minute (None = unknown) and where they came from."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+    burndown: float = 1.0  # each output token counts this many times against ``tpm``
+    source: str = "none: the ceiling is learned from throttling"
+
+
+def burndown_rate(model_id: str) -> float:
+    """How many quota tokens one output token consumes (5 for Claude 3.7 / 4.x, else 1)."""
+    _, base = _scope_of(model_id)
+    return 5.0 if base and _BURNDOWN_5X.match(base) else 1.0
+
+
+def _scope_of(model_id: str) -> tuple[str | None, str | None]:
+    """``(scope, base model ID)``: scope is on-demand, cross-region or global; None for custom/provisioned."""
+    ident = model_id
+    if ident.startswith("arn:"):
+        resource = ident.split(":", 5)[-1]
+        kind, _, rest = resource.partition("/")
+        if kind not in ("foundation-model", "inference-profile"):
+            return None, None  # custom model deployment, provisioned throughput: no on-demand quota
+        ident = rest
+    prefix, dot, rest = ident.partition(".")
+    if dot and prefix == "global":
+        return "global", rest
+    if dot and prefix in _GEO_PREFIXES:
+        return "cross-region", rest
+    return "on-demand", ident
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.split(r"\s+", text.lower().strip()) if w} - _NAME_NOISE
+
+
+def _registry(base: str) -> Any:
+    """The series' registry entry for a base model ID, or None."""
+    from utils import models
+
+    try:
+        return models.get(base)
+    except KeyError:
+        return None
+
+
+def _find_by_name(quotas: list[dict[str, Any]], scope: str, kind: str, name: str) -> dict[str, Any] | None:
+    """The rate quota for ``name`` in ``scope``: every word of the name, fewest extra words wins."""
+    wanted = _words(name)
+    best: tuple[int, dict[str, Any]] | None = None
+    for quota in quotas:
+        match = _RATE_QUOTA_NAME.match(str(quota.get("QuotaName", "")).strip())
+        if not match or match["kind"].lower() != kind:
+            continue
+        quota_scope = (match["scope"] or "on-demand").lower().replace("global cross-region", "global")
+        if quota_scope != scope:
+            continue
+        words = _words(match["model"])
+        if wanted <= words and (best is None or len(words - wanted) < best[0]):
+            best = (len(words - wanted), quota)
+    return best[1] if best else None
+
+
+def quota_limits(model_id: str, region: str | None = None, *, client: Any = None,
+                 model_name: str | None = None) -> Limits:
+    """The account's tokens/requests-per-minute quotas for ``model_id`` from Service Quotas.
+
+    ``model_id`` may be a model ID, an inference-profile ID (``us.`` / ``global.`` prefix:
+    the cross-Region quotas apply) or an ARN. Looks each quota up by its code, then by
+    name (``model_name``, default: the series' registry name for the model). A quota that
+    cannot be read, or reads 0, is None (the engine then learns the ceiling from throttling).
+    """
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    scope, base = _scope_of(model_id)
+    burndown = burndown_rate(model_id)
+    if scope is None or base is None:
+        return Limits(burndown=burndown, source=f"none: {model_id} has no on-demand quota")
+    if client is None:
+        from utils import aws
+
+        client = aws.client("service-quotas", region)
+    spec = _registry(base)
+    codes = QUOTA_CODES.get((spec.key, scope)) if spec else None
+    name = model_name or (spec.name if spec else None)
+    found: dict[str, tuple[float | None, str]] = {}
+    listed: list[dict[str, Any]] | None = None
+    try:
+        for index, kind in enumerate(("tokens", "requests")):
+            quota = None
+            if codes:
+                try:
+                    quota = client.get_service_quota(ServiceCode="bedrock", QuotaCode=codes[index])["Quota"]
+                except ClientError as exc:
+                    if error_code(exc) != "NoSuchResourceException":
+                        raise
+            if quota is None and name:
+                if listed is None:
+                    paginator = client.get_paginator("list_service_quotas")
+                    listed = [q for page in paginator.paginate(ServiceCode="bedrock") for q in page.get("Quotas", [])]
+                quota = _find_by_name(listed, scope, kind, name)
+            if quota is not None:
+                value = float(quota.get("Value") or 0)
+                found[kind] = (value if value > 0 else None, f"{quota.get('QuotaCode')} {quota.get('QuotaName')!r}")
+    except (ClientError, BotoCoreError) as exc:
+        log.warning("Could not read Service Quotas for %s (%s); the engine will learn the ceiling from "
+                    "throttling.", model_id, error_code(exc))
+        return Limits(burndown=burndown, source=f"none: Service Quotas unavailable ({error_code(exc)})")
+    tpm, tpm_source = found.get("tokens", (None, ""))
+    rpm, rpm_source = found.get("requests", (None, ""))
+    if tpm is None and rpm is None:
+        return Limits(burndown=burndown, source=f"none: no {scope} rate quota found for {model_id}")
+    source = "; ".join(part for part in (tpm_source and f"TPM {tpm_source}", rpm_source and f"RPM {rpm_source}")
+                       if part)
+    return Limits(rpm=rpm, tpm=tpm, burndown=burndown, source=f"Service Quotas: {source}")
+
+
+# --------------------------------------------------------------------------------------
+# Pacing and adaptive concurrency (pure: the clock is passed in, so tests need no sleeping)
+# --------------------------------------------------------------------------------------
+
+
+class Pacer:
+    """Spaces call starts to at most ``rpm`` requests and ``tpm`` tokens per minute.
+
+    A generic cell-rate algorithm per meter: each meter holds the earliest time the next
+    call may start; a call of cost ``c`` moves it on by ``c / rate``. The request meter
+    starts one interval ahead (a bucket that starts empty, like the service's may). A
+    start that comes a little late (the dispatcher's wake-up jitter) may catch up by at
+    most ``CATCH_UP`` seconds, so the long-run rate is the target and never more.
+    """
+
+    CATCH_UP = 0.1
+
+    def __init__(self, rpm: float | None, tpm: float | None, now: float) -> None:
+        self.rpm = rpm
+        self.tpm = tpm
+        self._next_request = now + (60.0 / rpm if rpm else 0.0)
+        self._next_token = now
+
+    def delay(self, tokens: float, now: float) -> float:
+        """Seconds until a call reserving ``tokens`` may start (0 = now)."""
+        wait = self._next_request - now if self.rpm else 0.0
+        if self.tpm and tokens > 0:
+            wait = max(wait, self._next_token - now)
+        return max(0.0, wait)
+
+    def take(self, tokens: float, now: float) -> None:
+        """Record a start at ``now`` reserving ``tokens``."""
+        if self.rpm:
+            interval = 60.0 / self.rpm
+            self._next_request = max(self._next_request, now - min(interval, self.CATCH_UP)) + interval
+        if self.tpm and tokens > 0:
+            cost = 60.0 * tokens / self.tpm
+            self._next_token = max(self._next_token, now - min(cost, self.CATCH_UP)) + cost
+
+    def refund(self, tokens: float, now: float) -> None:
+        """Give back reserved tokens a call did not use."""
+        if self.tpm and tokens > 0:
+            self._next_token = max(now, self._next_token - 60.0 * tokens / self.tpm)
+
+    def set_rates(self, rpm: float | None, tpm: float | None) -> None:
+        self.rpm, self.tpm = rpm, tpm
+
+
+class Concurrency:
+    """Additive-increase / multiplicative-decrease of the number of calls in flight.
+
+    Slow start (one more per success, i.e. doubling per round trip) until the first
+    throttle; then one more per round trip. A throttle shrinks the window by ``beta``
+    once per round trip (throttles of calls started before the last decrease are the
+    same congestion event), but never below ``floor`` (the window the currently measured
+    or paced rate needs at the measured latency), nor below 1.
+    """
+
+    def __init__(self, maximum: int, initial: int = 4, beta: float = 0.75) -> None:
+        self.maximum = max(1, int(maximum))
+        self.window = float(min(self.maximum, max(1, initial)))
+        self.beta = beta
+        self.slow_start = True
+        self.last_decrease = float("-inf")
+        self.decreases = 0
+
+    @property
+    def limit(self) -> int:
+        return max(1, min(self.maximum, int(self.window)))
+
+    def on_success(self, started: float) -> None:
+        if started < self.last_decrease:
+            return
+        self.window += 1.0 if self.slow_start else 1.0 / self.window
+        self.window = min(self.window, float(self.maximum))
+
+    def on_throttle(self, started: float, now: float, floor: float = 1.0) -> bool:
+        """React to a throttle of a call started at ``started``; True if the window shrank."""
+        if started < self.last_decrease:
+            return False
+        self.slow_start = False
+        self.window = max(1.0, min(float(self.maximum), max(floor, self.window * self.beta)))
+        self.last_decrease = now
+        self.decreases += 1
+        return True
+
+
+@dataclass
+class RunStats:
+    """Figures of one :func:`run_calls` run (filled in as it goes; read them after it returns)."""
+
+    total: int = 0
+    already_done: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    attempts: int = 0
+    throttles: int = 0
+    timeouts: int = 0
+    retries: Counter = field(default_factory=Counter)  # by error kind
+    failures: Counter = field(default_factory=Counter)  # by error kind
+    peak_concurrency: int = 0
+    concurrency: int = 0
+    limits: Limits = field(default_factory=Limits)
+    target_rpm: float | None = None
+    target_tpm: float | None = None
+    started: float = 0.0
+    elapsed: float = 0.0
+
+    @property
+    def requests_per_minute(self) -> float:
+        """Successful calls per minute over the run."""
+        return 60.0 * self.succeeded / self.elapsed if self.elapsed > 0 else 0.0
+
+    def summary(self) -> str:
+        parts = [f"{self.succeeded} ok", f"{self.failed} failed", f"{self.already_done} from checkpoint",
+                 f"{self.throttles} throttled", f"{self.requests_per_minute:.0f} calls/min",
+                 f"peak {self.peak_concurrency} in flight"]
+        if self.failures:
+            parts.append("failures: " + ", ".join(f"{k}={v}" for k, v in sorted(self.failures.items())))
+        return "; ".join(parts)
+
+
+_LAST_STATS: RunStats | None = None
+
+
+def last_stats() -> RunStats | None:
+    """The :class:`RunStats` of the latest :func:`run_calls` in this process."""
+    return _LAST_STATS
+
+
+def client_config(timeout: float = 120.0, max_attempts: int = 3, **overrides: Any):
+    """A botocore ``Config`` for runtime clients driven by :func:`run_calls`.
+
+    Standard retry mode with few attempts, so throttling reaches the engine (which paces
+    and adapts) instead of being absorbed by botocore's adaptive mode; ``timeout`` is the
+    per-request read timeout in seconds.
+    """
+    from botocore.config import Config
+
+    settings: dict[str, Any] = {
+        "retries": {"mode": "standard", "max_attempts": max_attempts},
+        "connect_timeout": 10,
+        "read_timeout": timeout,
+        "max_pool_connections": 64,
+        "user_agent_extra": "bedrock-finetuning-workshop",
+    }
+    settings.update(overrides)
+    return Config(**settings)
+
+
+# --------------------------------------------------------------------------------------
+# run_calls
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Attempt:
+    key: Key
+    item: dict
+    started: float
+    tokens: float
+    deadline: float
+    abandoned: bool = False
+    written: bool = False
+
+
+def _estimate_input_tokens(item: Mapping[str, Any]) -> int:
+    """A rough input-token estimate from the item's text (4 characters per token, rounded up)."""
+    chars = sum(len(v) for v in item.values() if isinstance(v, str))
+    return max(1, math.ceil(chars / 4))
+
+
+def _row_usage(row: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    if "input_tokens" in row or "output_tokens" in row:
+        return _int_or_none(row.get("input_tokens")), _int_or_none(row.get("output_tokens"))
+    try:
+        return usage_from_response(row)
+    except (TypeError, ValueError):
+        return None, None
+
+
+def _backoff(attempt: int, base: float, cap: float) -> float:
+    """Full-jitter exponential backoff: uniform in [0, min(cap, base x 2^attempt)]."""
+    return random.uniform(0.0, min(cap, base * 2.0**attempt)) if base > 0 else 0.0
+
+
+def _resolve_limits(model_id: str | None, rpm: float | None, tpm: float | None, region: str | None,
+                    use_quotas: bool) -> Limits:
+    burndown = burndown_rate(model_id) if model_id else 1.0
+    if rpm or tpm:
+        return Limits(rpm=rpm, tpm=tpm, burndown=burndown, source="arguments rpm/tpm")
+    if model_id and use_quotas:
+        return quota_limits(model_id, region)
+    return Limits(burndown=burndown)
 
 
 def run_calls(
@@ -152,40 +533,75 @@ def run_calls(
     call: Callable[[dict], dict],
     checkpoint: str | Path,
     key: str = "id",
-    max_workers: int = 4,
+    max_workers: int = 64,
     desc: str = "",
     progress: bool = True,
     retry_on: tuple[str, ...] = (),
     extra_attempts: int = 3,
     retry_base_delay: float = 2.0,
+    *,
+    model_id: str | None = None,
+    region: str | None = None,
+    rpm: float | None = None,
+    tpm: float | None = None,
+    max_tokens: int | Callable[[dict], int] | None = None,
+    input_tokens: Callable[[dict], int] | None = None,
+    quota_fraction: float = 0.95,
+    use_quotas: bool = True,
+    throttle_retries: int = 10,
+    transient_retries: int = 4,
+    output_retries: int = OUTPUT_RETRIES,
+    backoff_base: float = 0.5,
+    backoff_cap: float = 20.0,
+    timeout: float | None = 900.0,
+    initial_workers: int = 4,
+    stats: RunStats | None = None,
 ) -> list[dict]:
-    """Run ``call(item)`` for every item not yet done, checkpointing each result as JSONL.
+    """Run ``call(item)`` for every item not yet done: paced, adaptive, checkpointed as JSONL.
 
     Args:
         items: dicts, each with a unique ``item[key]`` (str or int).
-        call: returns a JSON-serialisable dict for one item. It should not raise for
-            expected outcomes; unexpected exceptions are captured per item.
+        call: returns a JSON-serialisable dict for one item. Raise :class:`RetryableOutput`
+            for an unusable reply; other exceptions are classified (throttling, transient,
+            other) and captured per item.
         checkpoint: the JSONL file to append to (parent folders are created).
         key: the item field that identifies it; every row written carries it.
-        max_workers: at most this many calls run at once (keep it low: the account's
-            tokens-per-minute quota, not the thread count, is the real limit).
-        desc, progress: the tqdm progress bar.
-        retry_on: botocore error codes (or exception class names) that get up to
-            ``extra_attempts`` more tries with jittered exponential backoff.
+        max_workers: the most calls in flight; the engine finds the right number below it.
+        desc, progress: the tqdm progress bar (off under pytest).
+        retry_on, extra_attempts, retry_base_delay: error codes (or exception class names)
+            that get ``extra_attempts`` more tries with jittered exponential backoff from
+            ``retry_base_delay`` seconds, instead of their class's policy.
+        model_id: the model or inference profile the calls invoke: its Service Quotas
+            limits and burndown rate drive the pacing. ``region``: where to read them.
+        rpm, tpm: requests / tokens per minute to pace to instead of the quotas.
+        max_tokens: the output cap each call requests (an int or ``f(item)``): reserved
+            against TPM x the burndown rate. ``input_tokens``: ``f(item)`` estimating the
+            prompt's tokens (default: the item's text / 4).
+        quota_fraction: pace to this share of the limits (just under them).
+        throttle_retries, transient_retries, output_retries: retries per item by class.
+        backoff_base, backoff_cap: jittered exponential backoff (seconds) for throttling
+            (half the base) and transient errors.
+        timeout: seconds after which a call in flight is abandoned and retried (None: wait).
+        initial_workers: the starting window of the adaptive concurrency.
+        stats: a :class:`RunStats` to fill (also available as :func:`last_stats`).
 
     Returns:
         One row per input item, in input order: the stored or new result (with ``key``
-        set), or ``{key: ..., "error": "<ExceptionClass>: message"}``. Error rows are not
-        "done": the next run retries them.
+        set), or an error row ``{key: ..., "error": "<ExceptionClass>: message",
+        "error_kind": ..., "attempts": n}``. Error rows are not "done": the next run
+        retries them.
 
     Raises:
-        ValueError: two items share a key.
+        ValueError: two items share a key, or a bad setting.
         TypeError: an item has no usable key.
     """
+    global _LAST_STATS
     from tqdm.auto import tqdm
 
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
+    if not 0 < quota_fraction <= 1:
+        raise ValueError("quota_fraction must be in (0, 1]")
     item_list = list(items)
     keys: list[Key] = []
     seen: set[Key] = set()
@@ -210,56 +626,307 @@ def run_calls(
     path.parent.mkdir(parents=True, exist_ok=True)
     stored = load_checkpoint(path, key)
     results: dict[Key, dict] = {k: stored[k] for k in keys if k in stored and not _is_error(stored[k])}
-    pending = [(k, item) for k, item in zip(keys, item_list, strict=True) if k not in results]
-
-    if pending:
-        lock = threading.Lock()
+    todo = [(k, item) for k, item in zip(keys, item_list, strict=True) if k not in results]
+    stats = stats if stats is not None else RunStats()
+    stats.total, stats.already_done = len(keys), len(results)
+    _LAST_STATS = stats
+    if todo:
+        limits = _resolve_limits(model_id, rpm, tpm, region, use_quotas)
+        stats.limits = limits
         _ensure_trailing_newline(path)
-        bar = tqdm(total=len(keys), initial=len(results), desc=desc or None, disable=not progress)
-        with path.open("a", encoding="utf-8") as handle:
-
-            def work(item_key: Key, item: dict) -> dict:
-                try:
-                    row = _call_with_retries(call, item, retry_on, extra_attempts, retry_base_delay)
-                    if not isinstance(row, Mapping):
-                        raise TypeError(f"call returned {type(row).__name__}, expected a dict")
-                    row = {**row, key: item_key}
-                except Exception as exc:  # noqa: BLE001 - captured per item, retried next run
-                    row = _failure_row(key, item_key, exc)
-                line = json.dumps(row, ensure_ascii=False, default=str)
-                with lock:
-                    handle.write(line + "\n")
-                    handle.flush()
-                return row
-
-            executor = ThreadPoolExecutor(max_workers=max_workers)
-            queue = iter(pending)
-            in_flight: dict[Future, Key] = {}
-            errors = 0
-            try:
-                # A sliding window: at most max_workers calls are submitted at any time, so an
-                # interrupt leaves nothing queued and every finished call is already on disk.
-                while True:
-                    while len(in_flight) < max_workers:
-                        next_item = next(queue, None)
-                        if next_item is None:
-                            break
-                        in_flight[executor.submit(work, *next_item)] = next_item[0]
-                    if not in_flight:
-                        break
-                    done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        item_key = in_flight.pop(future)
-                        row = future.result()  # re-raises only BaseException (a crash/interrupt)
-                        results[item_key] = row
-                        errors += _is_error(row)
-                        bar.update(1)
-                        if errors:
-                            bar.set_postfix(errors=errors)
-            finally:
-                executor.shutdown(wait=True, cancel_futures=True)
-                bar.close()
+        quiet = not progress or "PYTEST_CURRENT_TEST" in os.environ
+        bar = tqdm(total=len(keys), initial=len(results), desc=desc or None, disable=quiet)
+        runner = _Runner(
+            call=call, key=key, path=path, limits=limits, quota_fraction=quota_fraction, max_tokens=max_tokens,
+            input_tokens=input_tokens or _estimate_input_tokens, retry_on=frozenset(retry_on),
+            extra_attempts=extra_attempts, retry_base_delay=retry_base_delay, throttle_retries=throttle_retries,
+            transient_retries=transient_retries, output_retries=output_retries, backoff_base=backoff_base,
+            backoff_cap=backoff_cap, timeout=timeout, concurrency=Concurrency(max_workers, initial_workers),
+            stats=stats, bar=bar, results=results,
+        )
+        try:
+            runner.run(todo)
+        finally:
+            bar.close()
     return [results[k] for k in keys]
+
+
+class _Runner:
+    """One run of :func:`run_calls`: the dispatch loop (main thread) and the call threads."""
+
+    def __init__(self, *, call: Callable[[dict], dict], key: str, path: Path, limits: Limits,
+                 quota_fraction: float, max_tokens: int | Callable[[dict], int] | None,
+                 input_tokens: Callable[[dict], int], retry_on: frozenset[str], extra_attempts: int,
+                 retry_base_delay: float, throttle_retries: int, transient_retries: int, output_retries: int,
+                 backoff_base: float, backoff_cap: float, timeout: float | None, concurrency: Concurrency,
+                 stats: RunStats, bar: Any, results: dict[Key, dict]) -> None:
+        self.call, self.key, self.path = call, key, path
+        self.limits = limits
+        self.max_tokens, self.input_tokens = max_tokens, input_tokens
+        self.retry_on, self.extra_attempts, self.retry_base_delay = retry_on, extra_attempts, retry_base_delay
+        self.budget = {"throttle": throttle_retries, "transient": transient_retries, "output": output_retries,
+                       "custom": extra_attempts}
+        self.backoff_base, self.backoff_cap, self.timeout = backoff_base, backoff_cap, timeout
+        self.concurrency, self.stats, self.bar, self.results = concurrency, stats, bar, results
+        self.clock = time.monotonic
+        self.target_rpm = limits.rpm * quota_fraction if limits.rpm else None
+        self.target_tpm = limits.tpm * quota_fraction if limits.tpm else None
+        if self.target_tpm and max_tokens is None:
+            log.warning("No max_tokens given: TPM pacing counts only the estimated input tokens. Pass "
+                        "max_tokens= (the output cap of each call) so the reservation is counted.")
+        stats.target_rpm, stats.target_tpm = self.target_rpm, self.target_tpm
+        self.pacer = Pacer(self.target_rpm, self.target_tpm, self.clock())
+        self.events: queue.Queue = queue.Queue()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.in_flight: dict[_Attempt, None] = {}
+        self.tries: dict[Key, Counter] = {}
+        self.fresh: deque[tuple[Key, dict]] = deque()  # items not tried yet, in input order
+        self.retry: list[tuple[float, int, Key, dict]] = []  # heap of (not before, order, key, item)
+        self.done_times: deque[float] = deque()
+        self.latency = 0.0  # moving average of successful call durations
+        # Without a limit it can pace to (no RPM quota, or a TPM quota but no max_tokens to count):
+        # the request rate learned from throttling (None until the first).
+        self.learn = not self.target_rpm or bool(self.target_tpm and max_tokens is None)
+        self.learned_rps: float | None = None
+        self.learned_at = 0.0
+
+    # ---- per-item reservation --------------------------------------------------------------
+    def _tokens(self, item: dict) -> float:
+        if not self.target_tpm:
+            return 0.0
+        cap = self.max_tokens(item) if callable(self.max_tokens) else (self.max_tokens or 0)
+        return float(self.input_tokens(item)) + float(cap) * self.limits.burndown
+
+    # ---- call threads ----------------------------------------------------------------------
+    def _attempt(self, attempt: _Attempt, handle: Any) -> None:
+        try:
+            row = self.call(attempt.item)
+            if not isinstance(row, Mapping):
+                raise TypeError(f"call returned {type(row).__name__}, expected a dict")
+            row = {**row, self.key: attempt.key}
+            line = json.dumps(row, ensure_ascii=False, default=str)
+        except BaseException as exc:  # noqa: BLE001 - classified by the dispatch loop
+            self.events.put((attempt, exc, self.clock()))
+            return
+        with self.lock:
+            if attempt.abandoned or self.closed:
+                return  # timed out or the run is over: the result is not recorded
+            handle.write(line + "\n")
+            handle.flush()
+            attempt.written = True
+        self.events.put((attempt, row, self.clock()))
+
+    # ---- the dispatch loop -----------------------------------------------------------------
+    def run(self, todo: list[tuple[Key, dict]]) -> None:
+        self.stats.started = self.clock()
+        self.fresh.extend(todo)
+        with self.path.open("a", encoding="utf-8") as handle:
+            self.handle = handle
+            try:
+                self._loop(handle)
+            except BaseException:
+                self._drain(grace=min(self.timeout or 60.0, 60.0))
+                raise
+            finally:
+                with self.lock:
+                    self.closed = True
+                self.stats.elapsed = self.clock() - self.stats.started
+                self.stats.concurrency = self.concurrency.limit
+
+    def _loop(self, handle: Any) -> None:
+        while self.fresh or self.retry or self.in_flight:
+            now = self.clock()
+            wake = now + 0.5
+            self._expire(now)
+            self._probe(now)
+            while len(self.in_flight) < self.concurrency.limit:
+                # A retry whose backoff is over goes first, then the next new item.
+                due = bool(self.retry) and self.retry[0][0] <= now
+                if due:
+                    item_key, item = self.retry[0][2], self.retry[0][3]
+                elif self.fresh:
+                    item_key, item = self.fresh[0]
+                else:
+                    if self.retry:
+                        wake = min(wake, self.retry[0][0])
+                    break
+                tokens = self._tokens(item)
+                wait = self.pacer.delay(tokens, now)
+                if wait > 0:
+                    wake = min(wake, now + wait)
+                    break
+                if due:
+                    heapq.heappop(self.retry)
+                else:
+                    self.fresh.popleft()
+                self.pacer.take(tokens, now)
+                deadline = now + self.timeout if self.timeout else float("inf")
+                attempt = _Attempt(item_key, item, now, tokens, deadline)
+                self.in_flight[attempt] = None
+                self.stats.attempts += 1
+                threading.Thread(target=self._attempt, args=(attempt, handle), daemon=True).start()
+            self.stats.peak_concurrency = max(self.stats.peak_concurrency, len(self.in_flight))
+            if self.in_flight:
+                wake = min(wake, min(a.deadline for a in self.in_flight))
+            self._wait_events(max(0.0, wake - self.clock()))
+
+    def _wait_events(self, timeout: float) -> None:
+        try:
+            event = self.events.get(timeout=timeout) if timeout > 0 else self.events.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            self._handle(*event)
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return
+
+    def _expire(self, now: float) -> None:
+        for attempt in [a for a in self.in_flight if a.deadline <= now]:
+            with self.lock:
+                if attempt.written:
+                    continue  # it finished just now: its event is on the way
+                attempt.abandoned = True
+            self._handle(attempt, CallTimeout(f"no answer after {self.timeout:g} s"), now)
+
+    def _drain(self, grace: float) -> None:
+        """After an interrupt: let the calls in flight finish (their rows get written), for up to ``grace`` s."""
+        deadline = self.clock() + grace
+        try:
+            while self.in_flight and self.clock() < deadline:
+                try:
+                    attempt, outcome, finished = self.events.get(timeout=max(0.0, deadline - self.clock()))
+                except queue.Empty:
+                    break
+                self.in_flight.pop(attempt, None)
+                if isinstance(outcome, Mapping) and not attempt.abandoned:
+                    self.results[attempt.key] = outcome
+        except KeyboardInterrupt:
+            pass
+
+    def _handle(self, attempt: _Attempt, outcome: Any, finished: float) -> None:
+        if attempt not in self.in_flight:
+            return  # a late answer of an abandoned call
+        del self.in_flight[attempt]
+        if isinstance(outcome, Mapping):
+            self._success(attempt, outcome, finished)
+            return
+        if not isinstance(outcome, Exception):
+            raise outcome  # KeyboardInterrupt, SystemExit or a crash: stop the run
+        self._failure(attempt, outcome, finished)
+
+    def _success(self, attempt: _Attempt, row: Mapping[str, Any], finished: float) -> None:
+        self.results[attempt.key] = dict(row)
+        self.stats.succeeded += 1
+        duration = max(0.0, finished - attempt.started)
+        self.latency = duration if self.latency == 0 else 0.8 * self.latency + 0.2 * duration
+        self.done_times.append(finished)
+        self.concurrency.on_success(attempt.started)
+        if attempt.tokens and self.target_tpm:
+            used_in, used_out = _row_usage(row)
+            if used_in is not None and used_out is not None:
+                actual = used_in + used_out * self.limits.burndown
+                self.pacer.refund(attempt.tokens - actual, finished)
+        self._progress(advance=1)
+
+    def _probe(self, now: float) -> None:
+        """Without a known limit, raise the learned rate by 10 % a second while nothing is throttled."""
+        if self.learned_rps is None:
+            return
+        if now - self.concurrency.last_decrease > max(1.0, self.latency):
+            self.learned_rps *= 1.0 + 0.1 * max(0.0, now - self.learned_at)
+            self._pace_learned()
+        self.learned_at = now
+
+    def _pace_learned(self) -> None:
+        rpm = 60.0 * self.learned_rps if self.learned_rps else None
+        if self.target_rpm:
+            rpm = min(rpm, self.target_rpm) if rpm else self.target_rpm
+        self.pacer.set_rates(rpm, self.target_tpm)
+
+    def _measured_rate(self, now: float) -> float:
+        """Successful calls per second over the last two round trips (at least one second)."""
+        window = max(1.0, 2.0 * self.latency)
+        while self.done_times and self.done_times[0] < now - window:
+            self.done_times.popleft()
+        return len(self.done_times) / window
+
+    def _classify(self, exc: Exception) -> tuple[str, str]:
+        """``(policy, kind)`` of a failed attempt."""
+        if isinstance(exc, RetryableOutput):
+            return "output", exc.kind
+        code = error_code(exc)
+        if code in self.retry_on:
+            return "custom", code
+        if code in THROTTLE_CODES:
+            return "throttle", code
+        if code in TRANSIENT_CODES:
+            return "transient", code
+        return "error", code
+
+    def _failure(self, attempt: _Attempt, exc: Exception, finished: float) -> None:
+        policy, kind = self._classify(exc)
+        if isinstance(exc, CallTimeout):
+            self.stats.timeouts += 1
+        throttled = policy == "throttle" or (policy == "custom" and kind in THROTTLE_CODES)
+        if throttled:
+            self.stats.throttles += 1
+            # Keep the window the rate just achieved needs at the measured latency.
+            rate = self._measured_rate(finished)
+            floor = rate * self.latency if self.latency else 1.0
+            shrank = self.concurrency.on_throttle(attempt.started, finished, floor=math.ceil(floor))
+            if shrank and self.learn and rate > 0:
+                # Nothing to pace to: pace to the rate the service just admitted (it throttles above it).
+                previous = self.learned_rps
+                self.learned_rps = rate if previous is None else max(rate, 0.7 * previous)
+                self.learned_at = finished
+                self._pace_learned()
+        tries = self.tries.setdefault(attempt.key, Counter())
+        budget = self.budget.get(policy, 0)
+        if tries[policy] < budget:
+            if policy == "custom":
+                delay = _backoff(tries[policy], self.retry_base_delay, float("inf"))
+            elif policy == "throttle":
+                delay = _backoff(tries[policy], self.backoff_base / 2, self.backoff_cap)
+            elif policy == "transient":
+                delay = _backoff(tries[policy], self.backoff_base, self.backoff_cap)
+            else:
+                delay = 0.0
+            tries[policy] += 1
+            self.stats.retries[kind] += 1
+            heapq.heappush(self.retry, (finished + delay, next(_ORDER), attempt.key, attempt.item))
+            self._progress(advance=0)
+            return
+        attempts = sum(tries.values()) + 1
+        row = {self.key: attempt.key, "error": f"{type(exc).__name__}: {exc}", "error_kind": kind,
+               "attempts": attempts}
+        with self.lock:
+            if not self.closed:
+                self._write(row)
+        self.results[attempt.key] = row
+        self.stats.failed += 1
+        self.stats.failures[kind] += 1
+        self._progress(advance=1)
+
+    def _write(self, row: dict) -> None:
+        self.handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self.handle.flush()
+
+    def _progress(self, advance: int) -> None:
+        if advance:
+            self.bar.update(advance)
+        postfix = {"in_flight": len(self.in_flight), "throttled": self.stats.throttles}
+        retries = sum(self.stats.retries.values())
+        if retries:
+            postfix["retries"] = retries
+        if self.stats.failed:
+            postfix["failed"] = self.stats.failed
+        self.bar.set_postfix(postfix, refresh=False)
+
+
+_ORDER = itertools.count()
 
 
 def _ensure_trailing_newline(path: Path) -> None:

@@ -29,6 +29,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BYHAND_ENVIRONMENT: dict[str, str] = {
     "WORKSHOP_BACKEND": "sandbox",
     costs.CONFIRM_SPEND_ENV: "1",  # the sandbox bills nothing: see every billable step run
+    costs.UNBILLED_ENV: "1",  # and prices the dated table lacks count as $0 there
     "AWS_CONFIG_FILE": os.devnull,  # never read a real profile, whatever a cell calls
     "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
 }

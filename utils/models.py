@@ -360,7 +360,9 @@ PROFILES: dict[str, Profile] = {
         # student pair. Pass teacher="claude-sonnet-4-6" in notebook 03 to switch.
         teacher="nova-pro",
         judges=("claude-sonnet-4-6", "llama3-3-70b"),
-        comparison=("claude-sonnet-4-6",),
+        # 06's "more advanced model": Nova Pro, a larger current model of the student's family
+        # with a dated price (Claude Sonnet 4.6 also works: 06's comparison_model parameter).
+        comparison=("nova-pro",),
         description=(
             "Nova Lite v1 student with on-demand deployment (no hourly throughput); "
             "Nova Pro teacher; Claude Sonnet 4.6 and Llama 3.3 70B judges."

@@ -170,6 +170,9 @@ profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 {notice}
 <h2>Notebooks</h2>{notebooks}
 <h2>Evaluation (token F1, SQuAD v1.1 rules, 0-100)</h2>{_table(scores)}
+<h2>Token F1 per arm and dataset (zero-shot, 95% bootstrap CI)</h2>{_table(metrics.get('f1'))}
+<h2>Pairwise LLM judges (win rate of a, ties excluded; Wilson 95%)</h2>{_table(metrics.get('judges'))}
+<h2>Human check (agreement with each judge)</h2>{_table(metrics.get('human'))}
 <h2>Experiment arms</h2>{_table(_arm_rows(metrics.get('arms', {})))}
 <h2>Training loss</h2>{_loss_plot(metrics.get('loss_curve', {}))}
 <h2>Headline numbers</h2>{_table(headline_rows)}

@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from utils import report
+from utils import costs, report
 from utils.state import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -216,6 +216,7 @@ def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
     """Environment for kernels that must reach the sandbox and nothing else."""
     return {
         "WORKSHOP_BACKEND": "sandbox",
+        costs.UNBILLED_ENV: "1",  # the sandbox bills nothing: prices the dated table lacks count as $0
         "AWS_ENDPOINT_URL": url,
         "AWS_ACCESS_KEY_ID": "sandbox",
         "AWS_SECRET_ACCESS_KEY": "sandbox",
@@ -262,6 +263,7 @@ def run_series(
             log(f"sandbox listening on {server.url}")
         else:
             os.environ["WORKSHOP_BACKEND"] = "aws"
+            os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
             cell_timeout = None  # 04 waits for a real training job
         try:
             for notebook in notebooks:

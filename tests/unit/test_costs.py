@@ -192,3 +192,13 @@ def test_guard_refuses_gaps_and_names_the_override(capsys):
     filled = costs.estimate_provisioned_throughput(
         "nova-lite", hours=1, price_overrides={"pt_hour_nocommit:nova-lite": 10.0})
     assert costs.guard(filled, confirm_spend=True, max_usd=1000) is True
+
+
+def test_an_unbilled_endpoint_counts_gaps_as_zero_and_says_so(monkeypatch):
+    monkeypatch.delenv(costs.UNBILLED_ENV, raising=False)
+    assert costs.estimate_training("nova-pro", train_tokens=1000, epochs=1, months_stored=1).total is None
+    monkeypatch.setenv(costs.UNBILLED_ENV, "1")
+    est = costs.estimate_training("nova-pro", train_tokens=1000, epochs=1, months_stored=1)
+    assert est.gaps == [] and est.total is not None
+    assert costs.UNBILLED_ENV in est.items[0].source and est.items[0].unit_price == 0.0
+    assert any("bills nothing" in note for note in est.notes)

@@ -100,7 +100,7 @@ def test_errors_are_captured_and_retried_next_run(tmp_path):
         return square(item)
 
     rows = engine.run_calls(items(4), flaky, path, progress=False)
-    assert rows[2] == {"id": "q2", "error": "ValueError: model said no"}
+    assert rows[2] == {"id": "q2", "error": "ValueError: model said no", "error_kind": "ValueError", "attempts": 1}
     assert [r.get("y") for r in rows] == [0, 1, None, 9]
 
     calls: list[str] = []
@@ -165,11 +165,15 @@ def test_retry_on_gives_extra_attempts(tmp_path):
     assert [r["y"] for r in rows] == [0, 1]
     assert attempts == {"q0": 3, "q1": 3}
 
-    # without retry_on the error is captured at once
+    # by default throttling is retried too (with backoff)...
     attempts.clear()
-    rows = engine.run_calls(items(1), throttled, tmp_path / "b.jsonl", progress=False)
+    rows = engine.run_calls(items(1), throttled, tmp_path / "b.jsonl", backoff_base=0.0, progress=False)
+    assert rows[0]["y"] == 0 and attempts == {"q0": 3}
+    # ...and with no retries left the error is captured at once
+    attempts.clear()
+    rows = engine.run_calls(items(1), throttled, tmp_path / "c.jsonl", throttle_retries=0, progress=False)
     assert rows[0]["error"].startswith("ClientError: An error occurred (ThrottlingException)")
-    assert attempts == {"q0": 1}
+    assert rows[0]["error_kind"] == "ThrottlingException" and attempts == {"q0": 1}
 
 
 def test_retry_on_gives_up_after_extra_attempts(tmp_path):

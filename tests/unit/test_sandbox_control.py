@@ -156,7 +156,11 @@ def test_historical_catalog_knob(sandbox: Env) -> None:
 def test_job_lifecycle_artifacts_and_model(sandbox: Env) -> None:
     br = sandbox.client("bedrock")
     kwargs = job_kwargs(sandbox, jobTags=[{"key": "team", "value": "a"}], customModelTags=[{"key": "k", "value": "v"}])
-    arn = br.create_model_customization_job(**kwargs)["jobArn"]
+    sandbox.configure(time_scale=0.5)  # slow enough that the early read below sees InProgress under CPU load
+    try:
+        arn = br.create_model_customization_job(**kwargs)["jobArn"]
+    finally:
+        sandbox.configure(time_scale=0.05)
     job_id = arn.rsplit("/", 1)[-1]
     assert arn.startswith(f"arn:aws:bedrock:us-east-1:123456789012:model-customization-job/{NOVA}/")
     assert len(job_id) == 12 and job_id.isalnum() and job_id == job_id.lower()
@@ -735,7 +739,7 @@ def test_runtime_routing_and_errors(sandbox: Env) -> None:
 def test_runtime_throttling_fault(sandbox: Env) -> None:
     rt = sandbox.client("bedrock-runtime")
     body = json.dumps({"inputText": "Hello"})
-    sandbox.configure(faults={"profile": "off", "rpm": 1})
+    sandbox.configure(faults={"profile": "off", "rpm": 1, "burst": 1.0})
     try:
         rt.invoke_model(modelId="amazon.titan-text-express-v1", body=body)
         with pytest.raises(ClientError) as exc:

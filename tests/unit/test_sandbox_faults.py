@@ -27,7 +27,7 @@ def test_defaults_are_off() -> None:
 def test_rpm_bucket_throttles_and_refills() -> None:
     clock = Clock()
     faults = Faults(clock)
-    faults.configure({"rpm": 3})
+    faults.configure({"rpm": 3, "burst": 1.0})
     for _ in range(3):
         faults.before_call("m", 1)
     with pytest.raises(Fault) as info:
@@ -44,7 +44,7 @@ def test_rpm_bucket_throttles_and_refills() -> None:
 def test_tpm_bucket_throttles_and_refills() -> None:
     clock = Clock()
     faults = Faults(clock)
-    faults.configure({"tpm": 1000})
+    faults.configure({"tpm": 1000, "burst": 1.0})
     faults.before_call("m", 600)
     with pytest.raises(Fault) as info:
         faults.before_call("m", 600)
@@ -55,12 +55,70 @@ def test_tpm_bucket_throttles_and_refills() -> None:
 
 def test_per_model_limits_dict() -> None:
     faults = Faults(Clock())
-    faults.configure({"rpm": {"slow": 1, "*": None}})
+    faults.configure({"rpm": {"slow": 1, "*": None}, "burst": 1.0})
     faults.before_call("slow", 1)
     with pytest.raises(Fault):
         faults.before_call("slow", 1)
     for _ in range(50):
         faults.before_call("fast", 1)
+
+
+def test_buckets_start_nearly_empty_and_fill_at_the_limit() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"rpm": 600, "burst": 0.0})  # 10 requests per second, no burst
+    with pytest.raises(Fault):
+        faults.before_call("m", 1)
+    clock.now += 0.1  # one request refilled
+    faults.before_call("m", 1)
+    with pytest.raises(Fault):
+        faults.before_call("m", 1)
+    faults.configure({"rpm": 600, "burst": PROFILES["off"]["burst"]})  # 5 % of a minute = 30 requests
+    passed = 0
+    for _ in range(100):
+        try:
+            faults.before_call("m", 1)
+            passed += 1
+        except Fault:
+            break
+    assert passed == 30
+    clock.now += 61
+    for _ in range(600):  # idle for a minute: the bucket holds a full minute again
+        faults.before_call("m", 1)
+
+
+def test_throttling_rate_consumes_nothing_and_limits_are_reported() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"throttling_rate": 0.5, "rpm": {"m": 60, "*": 5}, "tpm": 1000, "burst": 1.0, "seed": 1})
+    outcomes = []
+    for _ in range(60):
+        try:
+            faults.before_call("m", 1)
+            outcomes.append("ok")
+        except Fault as fault:
+            outcomes.append(fault.code)
+    assert outcomes.count("ok") == 60 - outcomes.count("ThrottlingException")
+    assert 15 <= outcomes.count("ThrottlingException") <= 45
+    assert faults.limits("m") == (60, 1000) and faults.limits("other") == (5, 1000)
+    from utils.sandbox import faults as module
+
+    assert module.latest() is faults
+
+
+def test_settle_returns_unused_reservation() -> None:
+    clock = Clock()
+    faults = Faults(clock)
+    faults.configure({"tpm": 1000, "burst": 1.0})
+    faults.before_call("m", 900)  # reserves input + max_tokens
+    with pytest.raises(Fault):
+        faults.before_call("m", 900)
+    faults.settle("m", 900, 200)  # the call used only 200
+    faults.before_call("m", 800)
+    faults.settle("m", 800, 900)  # used more than reserved: nothing comes back
+    faults.settle("unknown", 10, 0)  # no bucket: nothing to do
+    with pytest.raises(Fault):
+        faults.before_call("m", 100)
 
 
 def sequence(seed: int, calls: int = 400) -> list[str]:
@@ -105,7 +163,8 @@ def test_realistic_profile_and_overrides() -> None:
     "bad",
     [{"profile": "chaos"}, {"rpm": 0}, {"tpm": "many"}, {"service_unavailable_rate": 2},
      {"latency_ms": -1}, {"unknown": 1}, {"seed": 1.5},
-     {"service_unavailable_rate": 0.7, "model_timeout_rate": 0.7}],
+     {"service_unavailable_rate": 0.7, "model_timeout_rate": 0.7}, {"burst": 1.5},
+     {"throttling_rate": 0.6, "service_unavailable_rate": 0.5}],
 )
 def test_configure_rejects_bad_settings(bad: dict[str, object]) -> None:
     faults = Faults()

@@ -142,7 +142,7 @@ def _fault_sequence(env: Env, n: int = 12) -> list[str]:
 def test_reset_makes_seeded_faults_reproducible(sandbox: Env) -> None:
     from utils import sandbox as api
 
-    sandbox.configure(faults={"service_unavailable_rate": 0.5, "seed": 7, "rpm": 100})
+    sandbox.configure(faults={"service_unavailable_rate": 0.5, "seed": 7, "rpm": 100, "burst": 1.0})
     try:
         first = _fault_sequence(sandbox)
         api.reset(sandbox.url)
@@ -151,7 +151,7 @@ def test_reset_makes_seeded_faults_reproducible(sandbox: Env) -> None:
         assert second == first
         # The RPM bucket restarts too: a 13th call within the minute passes only after a reset.
         api.reset(sandbox.url)
-        sandbox.configure(faults={"service_unavailable_rate": 0.0, "rpm": 12})
+        sandbox.configure(faults={"service_unavailable_rate": 0.0, "rpm": 12, "burst": 1.0})
         assert _fault_sequence(sandbox) == ["ok"] * 12
         api.reset(sandbox.url)
         assert _fault_sequence(sandbox, 1) == ["ok"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from utils.sandbox.bodies import Prompt
 from utils.sandbox.standins import (
@@ -147,10 +148,36 @@ def verdict(a: str, b: str) -> str:
     return tags[0]
 
 
-def test_judge_verdicts_follow_the_reference_without_position_bias() -> None:
+def test_judge_verdicts_follow_the_reference_without_position_bias(monkeypatch) -> None:
+    monkeypatch.setenv("WORKSHOP_SANDBOX_JUDGE_POSITION_BIAS", "0")  # the knob off
     assert verdict(GOOD, BAD) == "[[A]]"
     assert verdict(BAD, GOOD) == "[[B]]"
     assert verdict(GOOD, GOOD) == "[[C]]"
+
+
+def test_judge_position_bias_knob_and_family(monkeypatch) -> None:
+    # Equal answers: the Claude stand-in favours position A, the Llama stand-in position B,
+    # and the knob scales (or removes) the bias; a clear quality gap still wins either way.
+    llama = ModelBehaviour("meta.llama3-3-70b-instruct-v1:0")
+
+    def v(a: str, b: str, model: ModelBehaviour) -> str:
+        return generate(Prompt("", [("user", JUDGE.format(a=a, b=b))], 200), model).text[-5:]
+
+    assert v(GOOD, GOOD, JUDGE_MODEL) == "[[A]]" and v(GOOD, GOOD, llama) == "[[B]]"
+    assert v(GOOD, BAD, llama) == "[[A]]" and v(BAD, GOOD, JUDGE_MODEL) == "[[B]]"
+    monkeypatch.setenv("WORKSHOP_SANDBOX_JUDGE_POSITION_BIAS", "0")
+    assert v(GOOD, GOOD, JUDGE_MODEL) == "[[C]]" and v(GOOD, GOOD, llama) == "[[C]]"
+
+
+def test_base_models_differ_by_size_on_format_requests() -> None:
+    from utils import formats
+
+    ctx = json.loads((Path(__file__).resolve().parents[2] / "data" / "tatqa_sample.json").read_text())[0]
+    prompt = Prompt("", [("user", formats.tatqa_prompt(ctx, ctx["questions"][0]))], 200)
+    large = generate(prompt, ModelBehaviour("amazon.nova-pro-v1:0")).text
+    small = generate(prompt, BASE).text
+    assert formats.parse_tatqa_completion(large) == ("1,452.4", "million")
+    assert not small.startswith("Answer:")
 
 
 def test_judge_rating_format() -> None:

@@ -196,7 +196,7 @@ def test_setup_errors_are_plain_error_responses(sandbox: Env) -> None:
         rt.invoke_model_with_response_stream(modelId="amazon.nova-nonexistent-v9:0", body=b"{}")
     assert code(exc) == "ValidationException"
     model_id, body = BODIES["llama"]
-    sandbox.configure(faults={"profile": "off", "rpm": {model_id: 1}})
+    sandbox.configure(faults={"profile": "off", "rpm": {model_id: 1}, "burst": 1.0})  # a full bucket: one call passes
     try:
         rt.invoke_model_with_response_stream(modelId=model_id, body=json.dumps(body))
         with pytest.raises(ClientError) as exc:

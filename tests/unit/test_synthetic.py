@@ -295,19 +295,24 @@ def test_batch_rows_join_on_record_id_and_report_errors() -> None:
     assert body["modelInput"]["schemaVersion"] == "messages-v1"
 
 
-def test_batch_min_records_falls_back_to_the_documented_default(sandbox) -> None:
+def test_batch_min_records_reads_the_quota_or_falls_back_to_the_documented_default(sandbox) -> None:
     value, source = synthetic.batch_min_records("Amazon Nova Pro", "us-east-1")
+    assert value == 100 and source.startswith("Service Quotas: Minimum number of records"), source
+
+    def quotas(listed):
+        class Quotas:
+            def get_paginator(self, name):
+                class Pages:
+                    def paginate(self, **kw):
+                        return [{"Quotas": listed}]
+                return Pages()
+        return Quotas()
+
+    listed = [{"QuotaName": "Minimum number of records per batch inference job for Nova Pro", "QuotaCode": "L-X",
+               "Value": 50.0}]
+    assert synthetic.batch_min_records("Amazon Nova Pro", client=quotas(listed))[0] == 50
+    value, source = synthetic.batch_min_records("Amazon Nova Pro", client=quotas([]))
     assert value == 100 and "default" in source
-
-    class Quotas:
-        def get_paginator(self, name):
-            class Pages:
-                def paginate(self, **kw):
-                    return [{"Quotas": [{"QuotaName": "Minimum number of records per batch inference job for Nova Pro",
-                                         "QuotaCode": "L-X", "Value": 50.0}]}]
-            return Pages()
-
-    assert synthetic.batch_min_records("Amazon Nova Pro", client=Quotas())[0] == 50
 
 
 def test_topic_terms_count_words_of_free_text_labels() -> None:

@@ -3,10 +3,18 @@
 The server calls :meth:`Faults.before_call` before a model runs. It enforces
 per-model token buckets for requests per minute (RPM) and tokens per minute
 (TPM), which answer HTTP 429 ``ThrottlingException`` like Bedrock, and draws
-``ServiceUnavailableException`` (503) and ``ModelTimeoutException`` (408) at
-configured rates. The HTTP codes match the runtime's modeled errors
-(https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html), so botocore's
-real retry logic is exercised: 429 and 503 are retried by default, 408 is not.
+random ``ThrottlingException`` (429), ``ServiceUnavailableException`` (503) and
+``ModelTimeoutException`` (408) at configured rates. The HTTP codes are those of
+the InvokeModel error list
+(https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_InvokeModel.html#API_runtime_InvokeModel_Errors),
+so botocore's real retry logic is exercised: 429 and 503 are retried by default,
+408 is not.
+
+A bucket holds up to one minute of its limit but starts with only ``burst`` of it
+(a fraction, default 0.05), so a client that fires a minute's worth of requests
+at once is throttled within the first second and has to pace itself. How much
+burst Bedrock itself allows is not documented: the small default is our
+assumption, chosen so that client-side pacing is exercised.
 
 Randomness comes from ``random.Random`` instances seeded by ``seed``: one
 stream for faults, one for malformed output and one for latency jitter. Each
@@ -24,6 +32,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -40,12 +49,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "service_unavailable_rate": 0.0,
         "model_timeout_rate": 0.0,
         "malformed_output_rate": 0.0,
+        "throttling_rate": 0.0,
+        "burst": 0.05,
         "latency_ms": 0,
         "latency_jitter": 0.0,
         "seed": 0,
     },
-    # Rough on-demand quotas of a fresh account (real numbers:
-    # https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock); rare transient faults; a few hundred ms per call.
+    # Rough on-demand quotas of a fresh account (our assumption: AWS says new accounts
+    # may get less than the published defaults, https://docs.aws.amazon.com/bedrock/latest/userguide/quotas.html);
+    # rare transient faults; a few hundred ms per call.
     "realistic": {
         "profile": "realistic",
         "rpm": 50,
@@ -53,13 +65,15 @@ PROFILES: dict[str, dict[str, Any]] = {
         "service_unavailable_rate": 0.01,
         "model_timeout_rate": 0.002,
         "malformed_output_rate": 0.005,
+        "throttling_rate": 0.0,
+        "burst": 0.05,
         "latency_ms": 400,
         "latency_jitter": 0.5,
         "seed": 0,
     },
 }
 
-_RATE_KEYS = ("service_unavailable_rate", "model_timeout_rate", "malformed_output_rate")
+_RATE_KEYS = ("service_unavailable_rate", "model_timeout_rate", "malformed_output_rate", "throttling_rate", "burst")
 Limit = int | dict[str, int | None] | None
 
 
@@ -77,11 +91,14 @@ class Fault(Exception):
 
 
 class _Bucket:
-    """A token bucket holding up to ``capacity``, refilled at ``capacity`` per minute."""
+    """A token bucket holding up to ``capacity``, refilled at ``capacity`` per minute.
 
-    def __init__(self, capacity: int, now: float) -> None:
+    It starts at ``burst`` x ``capacity`` (not full): see the module docstring.
+    """
+
+    def __init__(self, capacity: int, now: float, burst: float = 1.0) -> None:
         self.capacity = float(capacity)
-        self.level = float(capacity)
+        self.level = float(capacity) * burst
         self.stamp = now
 
     def refill(self, now: float) -> None:
@@ -118,6 +135,23 @@ def _check_limit(key: str, value: Any) -> Limit:
     return value
 
 
+_LATEST: weakref.ref[Faults] | None = None
+
+
+def _remember(faults: Faults) -> None:
+    global _LATEST
+    _LATEST = weakref.ref(faults)
+
+
+def latest() -> Faults | None:
+    """The most recently created or configured :class:`Faults` still alive, if any.
+
+    Service Quotas (``quotas.py``) reports these limits when the server does not pass
+    its own instance; with one sandbox per process (the usual case) they are the same.
+    """
+    return _LATEST() if _LATEST is not None else None
+
+
 class Faults:
     """Per-model token buckets plus seeded random faults and latency.
 
@@ -130,6 +164,7 @@ class Faults:
         self._lock = threading.Lock()
         self._settings: dict[str, Any] = dict(PROFILES["off"])
         self._reset_state()
+        _remember(self)
 
     def _reset_state(self) -> None:
         seed = int(self._settings["seed"])
@@ -144,7 +179,8 @@ class Faults:
 
         Accepted keys: ``profile`` ("off"|"realistic"), ``rpm`` and ``tpm`` (an int
         applied to each model, a ``{model_id | "*": int | None}`` dict, or None for
-        unlimited), ``service_unavailable_rate``, ``model_timeout_rate``,
+        unlimited), ``burst`` (0..1, the fraction of a minute's limit a bucket starts
+        with), ``throttling_rate``, ``service_unavailable_rate``, ``model_timeout_rate``,
         ``malformed_output_rate`` (0..1), ``latency_ms`` (>= 0), ``latency_jitter``
         (0..1, a +/- fraction of ``latency_ms``) and ``seed`` (int). Buckets and
         random streams restart on every call. Raises ``ValueError`` on bad input.
@@ -174,11 +210,12 @@ class Faults:
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise ValueError("seed must be an integer")
                 new[key] = value
-        if new["service_unavailable_rate"] + new["model_timeout_rate"] > 1:
-            raise ValueError("service_unavailable_rate + model_timeout_rate must not exceed 1")
+        if new["throttling_rate"] + new["service_unavailable_rate"] + new["model_timeout_rate"] > 1:
+            raise ValueError("throttling_rate + service_unavailable_rate + model_timeout_rate must not exceed 1")
         with self._lock:
             self._settings = new
             self._reset_state()
+        _remember(self)
 
     def reset(self) -> None:
         """Restart the buckets and random streams (settings are kept): a seed replays its faults."""
@@ -193,7 +230,7 @@ class Faults:
     def _bucket(self, store: dict[str, _Bucket], model_id: str, capacity: int, now: float) -> _Bucket:
         bucket = store.get(model_id)
         if bucket is None or bucket.capacity != capacity:
-            bucket = store[model_id] = _Bucket(capacity, now)
+            bucket = store[model_id] = _Bucket(capacity, now, float(self._settings["burst"]))
         bucket.refill(now)
         return bucket
 
@@ -201,9 +238,10 @@ class Faults:
         """Admit one call to ``model_id`` or raise :class:`Fault`.
 
         Order: the RPM bucket, then the TPM bucket (``estimated_tokens`` = input
-        tokens plus requested max output, as Bedrock reserves). A throttled call
-        consumes nothing. An admitted call consumes from both buckets, then draws
-        one random number for ServiceUnavailable (503) / ModelTimeout (408).
+        tokens plus requested max output, as Bedrock reserves). A call that passes
+        both draws one random number: below ``throttling_rate`` it is throttled
+        (429) and consumes nothing; otherwise it consumes from both buckets and the
+        same draw may give ServiceUnavailable (503) / ModelTimeout (408).
         """
         with self._lock:
             s = self._settings
@@ -217,16 +255,38 @@ class Faults:
                 raise Fault("ThrottlingException", 429, THROTTLING_MESSAGE)
             if tok_bucket is not None and not tok_bucket.can_take(tokens):
                 raise Fault("ThrottlingException", 429, TOKENS_THROTTLING_MESSAGE)
+            draw = self._fault_rng.random()
+            throttling = s["throttling_rate"]
+            if draw < throttling:
+                raise Fault("ThrottlingException", 429, THROTTLING_MESSAGE)
+            draw -= throttling
             if req_bucket is not None:
                 req_bucket.take(1)
             if tok_bucket is not None:
                 tok_bucket.take(tokens)
-            draw = self._fault_rng.random()
             unavailable = s["service_unavailable_rate"]
             if draw < unavailable:
                 raise Fault("ServiceUnavailableException", 503, SERVICE_UNAVAILABLE_MESSAGE)
             if draw < unavailable + s["model_timeout_rate"]:
                 raise Fault("ModelTimeoutException", 408, MODEL_TIMEOUT_MESSAGE)
+
+    def settle(self, model_id: str, reserved: int, used: float) -> None:
+        """Return to ``model_id``'s TPM bucket what an admitted call reserved but did not use.
+
+        Bedrock reserves input + ``max_tokens`` when a request starts and charges input +
+        output x the burndown rate when it ends
+        (https://docs.aws.amazon.com/bedrock/latest/userguide/quotas-token-burndown.html). The
+        runtime calls this after the model answers; a bucket never holds more than its capacity.
+        """
+        with self._lock:
+            bucket = self._token_buckets.get(model_id)
+            if bucket is not None and reserved > used:
+                bucket.level = min(bucket.capacity, bucket.level + (reserved - used))
+
+    def limits(self, model_id: str) -> tuple[int | None, int | None]:
+        """``(rpm, tpm)`` configured for ``model_id`` (a model or inference-profile ID); None = unlimited."""
+        with self._lock:
+            return _limit_for(self._settings["rpm"], model_id), _limit_for(self._settings["tpm"], model_id)
 
     def malformed_output(self) -> bool:
         """Whether this call's model output should be garbled (seeded draw)."""

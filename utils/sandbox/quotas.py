@@ -6,10 +6,23 @@ WSGI environ and returns ``(status, headers, body)``. It answers
 (paginated) for ``ServiceCode="bedrock"`` with plausible values, and
 ``NoSuchResourceException`` for any other service code or an unknown quota code.
 
-Values follow https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock where a code is known
-(L-0406044C concurrent customization jobs = 2, Titan Express records = 10,000).
-Codes for the other models' record quotas are stand-ins derived from the quota
-name (stable, ``L-`` plus 8 hex digits); match quotas by name for those.
+Values follow the published defaults (https://docs.aws.amazon.com/general/latest/gr/bedrock.html#limits_bedrock) where a code is known (L-0406044C concurrent
+customization jobs = 2, Titan Express records = 10,000). Codes for the other
+models' record quotas are stand-ins derived from the quota name (stable, ``L-``
+plus 8 hex digits); match quotas by name for those.
+
+Runtime rate quotas ("On-demand / Cross-region / Global cross-region model
+inference tokens|requests per minute for <model>", for every model of the
+sandbox's catalogs in the request's region) report the limits the fault knobs
+configure (``faults.rpm`` / ``faults.tpm``, looked up with the model ID for
+on-demand and the ``us.`` / ``global.`` profile ID for the cross-region scopes),
+so a client that paces to its quota paces to the sandbox's buckets. An unlimited
+knob reports a stand-in default (``STANDIN_RPM`` / ``STANDIN_TPM``). Codes are
+the real ones where a public source lists them (aws-samples/
+sample-quota-dashboard-for-amazon-bedrock, ``lib/bedrock-registries.ts``);
+otherwise (e.g. Claude Sonnet 4.6) a stand-in code, so clients must fall back to
+matching the name. AWS renamed these quotas once ("On-demand InvokeModel tokens
+per minute for ${model}" in older pages); the sandbox uses the current wording.
 """
 
 from __future__ import annotations
@@ -84,6 +97,85 @@ QUOTAS: tuple[Quota, ...] = (
 )
 
 
+# Real codes (tokens per minute, requests per minute) by (base model ID, scope), from
+# aws-samples/sample-quota-dashboard-for-amazon-bedrock lib/bedrock-registries.ts.
+RATE_CODES: dict[tuple[str, str], tuple[str, str]] = {
+    ("amazon.nova-micro-v1:0", "on-demand"): ("L-CFA4FA0D", "L-E118F160"),
+    ("amazon.nova-micro-v1:0", "cross-region"): ("L-DC7FF66C", "L-3F110E0F"),
+    ("amazon.nova-lite-v1:0", "on-demand"): ("L-70423BF8", "L-E386A278"),
+    ("amazon.nova-lite-v1:0", "cross-region"): ("L-7C42E72A", "L-89F8391A"),
+    ("amazon.nova-pro-v1:0", "on-demand"): ("L-CE33604C", "L-F2717A44"),
+    ("amazon.nova-pro-v1:0", "cross-region"): ("L-C0326783", "L-ED46B8C5"),
+    ("amazon.nova-2-lite-v1:0", "cross-region"): ("L-C6F5908D", "L-F06F1187"),
+    ("amazon.nova-2-lite-v1:0", "global"): ("L-71C69B70", "L-D5F39C2F"),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", "cross-region"): ("L-58BE175A", "L-CCA5DF70"),
+    ("anthropic.claude-haiku-4-5-20251001-v1:0", "global"): ("L-9A11C666", "L-E5084BBA"),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "on-demand"): ("L-8CE99163", "L-2DC80978"),
+    ("anthropic.claude-3-haiku-20240307-v1:0", "cross-region"): ("L-DCADBC78", "L-616A3F5B"),
+    ("anthropic.claude-3-sonnet-20240229-v1:0", "on-demand"): ("L-4C35BB2A", "L-F406804E"),
+    ("anthropic.claude-3-sonnet-20240229-v1:0", "cross-region"): ("L-5DF13F64", "L-46591118"),
+    ("meta.llama3-1-8b-instruct-v1:0", "on-demand"): ("L-9E79C230", "L-19A2ED6C"),
+    ("meta.llama3-1-8b-instruct-v1:0", "cross-region"): ("L-9782749C", "L-396C5302"),
+    ("meta.llama3-1-70b-instruct-v1:0", "on-demand"): ("L-48E55E59", "L-ECA5B974"),
+    ("meta.llama3-1-70b-instruct-v1:0", "cross-region"): ("L-92E68994", "L-29644EB3"),
+    ("meta.llama3-3-70b-instruct-v1:0", "cross-region"): ("L-0E7AA8B7", "L-DEDE703C"),
+    ("meta.llama3-8b-instruct-v1:0", "on-demand"): ("L-03A9B835", "L-320BEFEB"),
+    ("meta.llama3-70b-instruct-v1:0", "on-demand"): ("L-609E24B0", "L-46D383AF"),
+    ("amazon.titan-text-express-v1", "on-demand"): ("L-44992E63", "L-9EAB0D12"),
+}
+# What an unlimited fault knob reports: stand-ins of the order of the published defaults
+# (our assumption; real defaults vary by model, Region and account age).
+STANDIN_RPM = 2_000
+STANDIN_TPM = 4_000_000
+BATCH_MIN_RECORDS = 100  # "Minimum number of records per batch inference job for ${model}": 100 for most models
+_SCOPES = {"on-demand": "On-demand", "cross-region": "Cross-region", "global": "Global cross-region"}
+
+
+def _scopes(model: Any) -> list[tuple[str, str]]:
+    """``(scope, invocation ID)`` pairs a catalog model can be invoked through."""
+    out = [("on-demand", model.model_id)] if model.on_demand else []
+    geo = next((p for p in model.profile_prefixes if p != "global"), None)
+    if geo:
+        out.append(("cross-region", f"{geo}.{model.model_id}"))
+    if "global" in model.profile_prefixes:
+        out.append(("global", f"global.{model.model_id}"))
+    return out
+
+
+def rate_quotas(region: str, faults: Any = None) -> list[Quota]:
+    """The runtime rate quotas (and batch minimums) of every catalog model offered in ``region``.
+
+    ``faults`` is the sandbox's :class:`~utils.sandbox.faults.Faults` (default: the latest one).
+    """
+    from utils.sandbox import catalog
+    from utils.sandbox import faults as faults_module
+
+    faults = faults if faults is not None else faults_module.latest()
+    seen: set[str] = set()
+    out: list[Quota] = []
+    for name in catalog.CATALOGS:
+        for model in catalog.Catalog(name).models(region):
+            if model.base_id or model.model_id in seen:
+                continue
+            seen.add(model.model_id)
+            display = f"{model.provider} {model.name}"
+            for scope, invocation_id in _scopes(model):
+                rpm, tpm = faults.limits(invocation_id) if faults is not None else (None, None)
+                token_code, request_code = RATE_CODES.get((model.model_id, scope), (None, None))
+                token_name = f"{_SCOPES[scope]} model inference tokens per minute for {display}"
+                request_name = f"{_SCOPES[scope]} model inference requests per minute for {display}"
+                out.append(Quota(token_code or _code(token_name), token_name, tpm or STANDIN_TPM))
+                out.append(Quota(request_code or _code(request_name), request_name, rpm or STANDIN_RPM))
+            batch = f"Minimum number of records per batch inference job for {model.name}"
+            out.append(Quota(_code(batch), batch, BATCH_MIN_RECORDS, adjustable=False))
+    return out
+
+
+def all_quotas(region: str = DEFAULT_REGION, faults: Any = None) -> list[Quota]:
+    """Every quota the sandbox lists in ``region``: the fixed ones, then the rate quotas."""
+    return [*QUOTAS, *rate_quotas(region, faults)]
+
+
 def _region(environ: dict[str, Any]) -> str:
     """The region from the SigV4 credential scope (``Credential=AKID/date/REGION/service/...``)."""
     match = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/", environ.get("HTTP_AUTHORIZATION", ""))
@@ -128,8 +220,13 @@ def _no_such_service(code: str) -> tuple[int, Headers, bytes]:
     return _error("NoSuchResourceException", f"The request failed because the specified service {code} does not exist.")
 
 
-def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[int, Headers, bytes]:
-    """Answer one Service Quotas request given as a WSGI environ."""
+def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT,
+           faults: Any = None) -> tuple[int, Headers, bytes]:
+    """Answer one Service Quotas request given as a WSGI environ.
+
+    ``faults``: the sandbox's fault knobs, whose rpm/tpm the rate quotas report (default:
+    the latest :class:`~utils.sandbox.faults.Faults` of this process).
+    """
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     operation = target.removeprefix(TARGET_PREFIX)
     try:
@@ -144,7 +241,7 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[
             return _error("IllegalArgumentException", "ServiceCode and QuotaCode are required.")
         if service != SERVICE_CODE:
             return _no_such_service(service)
-        quota = next((q for q in QUOTAS if q.code == request["QuotaCode"]), None)
+        quota = next((q for q in all_quotas(region, faults) if q.code == request["QuotaCode"]), None)
         if quota is None:
             return _error(
                 "NoSuchResourceException",
@@ -164,13 +261,14 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT) -> tuple[
             return _error("IllegalArgumentException", "MaxResults must be an integer between 1 and 100.")
         max_results = max(1, min(max_results, 100))
         token = request.get("NextToken") or "0"
-        if not isinstance(token, str) or not token.isdigit() or int(token) > len(QUOTAS):
+        listed = all_quotas(region, faults)
+        if not isinstance(token, str) or not token.isdigit() or int(token) > len(listed):
             return _error("InvalidPaginationTokenException", "Invalid pagination token.")
         start = int(token)
-        page = QUOTAS[start:start + max_results]
+        page = listed[start:start + max_results]
         default = operation == "ListAWSDefaultServiceQuotas"
         payload: dict[str, Any] = {"Quotas": [_shape(q, region, account, default=default) for q in page]}
-        if start + max_results < len(QUOTAS):
+        if start + max_results < len(listed):
             payload["NextToken"] = str(start + max_results)
         return _ok(payload)
 

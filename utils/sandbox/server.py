@@ -319,7 +319,7 @@ class SandboxApp:
         if scope is not None and scope[1] == "bedrock":
             return self.handle_bedrock(environ, start_response, scope[0])
         if scope is not None and scope[1] == "servicequotas" and self.quotas is not None:
-            status, headers, body = self.quotas.handle(environ)
+            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults)
             start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers))
             return [body]
         if scope is not None and scope[1] == "iam":

@@ -555,15 +555,73 @@ def brief_answer(request: Request, ask: Brevity, top: list[tuple[float, Unit]]) 
 # =========================================================================== base model
 
 
+# Base stand-ins differ by model size, driven by the input (our assumption, a teaching device):
+# a "large" model reads the whole context and follows an explicit answer-line format
+# ("Answer: <answer>" / "Scale: <...>"); a "small" one reads only the first SMALL_MODEL_READS
+# context units (sentences or table rows) and answers in prose whatever the format asks. Asked for a
+# short answer, a large model also adds the next sentence when it is nearly as relevant as the best.
+LARGE_BASE_MODELS = ("nova-pro", "nova-premier", "claude-sonnet", "claude-opus", "claude-3-sonnet",
+                     "claude-3-5-sonnet", "llama3-3-70b", "llama3-1-70b", "llama3-1-405b", "llama3-70b")
+SMALL_MODEL_READS = 8
+LARGE_MODEL_SECOND_SENTENCE = 0.5  # share of the best sentence's relevance the next one needs to be added
+_LINE_FORMAT_ASK = re.compile(r"^\s*Answer:\s*<[^>]*>\s*$", re.MULTILINE)
+_SCALE_LINE_ASK = re.compile(r"^\s*Scale:\s*<[^>]*>\s*$", re.MULTILINE)
+
+
+def is_large_model(model_id: str) -> bool:
+    """True for the larger base models (see :data:`LARGE_BASE_MODELS`)."""
+    plain = model_id.lower().replace(".", "-").replace(":", "-")
+    return any(name in plain for name in LARGE_BASE_MODELS)
+
+
+def _read_budget(request: Request, behaviour: ModelBehaviour) -> Request:
+    """The part of the context a base model reads: all of it (large) or the first units (small)."""
+    if is_large_model(behaviour.model_id) or len(request.units) <= SMALL_MODEL_READS:
+        return request
+    return Request(request.question, request.units[:SMALL_MODEL_READS], request.user_text, request.all_text,
+                   request.numbered_docs)
+
+
+def _scale_of(request: Request) -> str:
+    """The scale a careful reader reports: percent for a percentage question, else the unit the text states."""
+    question = request.question.lower()
+    if "percent" in question or "%" in question:
+        return "percent"
+    text = " ".join(u.text for u in request.units).lower()
+    for word, scale in _SCALES[:3]:
+        if word in text:
+            return scale
+    return "none"
+
+
+def line_format_answer(request: Request) -> str | None:
+    """A large model's reply to an ``Answer: <...>`` / ``Scale: <...>`` format request, else None."""
+    if not _LINE_FORMAT_ASK.search(request.user_text):
+        return None
+    top = _relevant(request, 3)
+    value = short_answer(top[0][1], request.question, 6) if top else "unknown"
+    lines = [f"Answer: {value}"]
+    if _SCALE_LINE_ASK.search(request.user_text):
+        lines.append(f"Scale: {_scale_of(request)}")
+    return "\n".join(lines)
+
+
 def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = None) -> str:
     """A base model's answer: the most relevant context sentences, wrapped verbosely.
 
     Lead-in, the 2-3 best sentences (the best first, quoted almost verbatim,
     the next ones with connectors), and a closing remark. Phrasings are chosen
     by a hash of the model ID and the question, so different base models word
-    their answers differently but always extract the same facts.
+    their answers differently. Model size changes what is read and how the format
+    is followed (:func:`is_large_model`): a small model reads only the first
+    :data:`SMALL_MODEL_READS` context units, a large one all of them, and a large
+    one answers in an ``Answer:``/``Scale:`` line format when the prompt asks for it.
     """
-    request = request or read_request(prompt)
+    request = _read_budget(request or read_request(prompt), behaviour)
+    if is_large_model(behaviour.model_id) and request.units:
+        formatted = line_format_answer(request)
+        if formatted is not None:
+            return formatted
     question = request.question
     topic = _topic(question)
     key = (behaviour.model_id, question, request.user_text[-2000:])
@@ -571,6 +629,9 @@ def base_answer(prompt: Prompt, behaviour: ModelBehaviour, request: Request | No
     if ask is not None and request.units:
         summary = re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE)
         ranked = [(0.0, u) for u in request.units] if summary else _relevant(request, max(3, ask.sentences or 1))
+        if ranked and ask.sentences and is_large_model(behaviour.model_id) and len(ranked) > 1 \
+                and ranked[1][0] >= LARGE_MODEL_SECOND_SENTENCE * ranked[0][0]:
+            ask = Brevity(sentences=ask.sentences + 1)  # a large model adds the next relevant sentence
         if ranked:
             return brief_answer(request, ask, ranked)
     if re.match(r"^\s*(summari[sz]e|tl;?dr|give (?:me )?a summary)", question, re.IGNORECASE):
@@ -1051,6 +1112,34 @@ _SECTIONS = {
 }
 JUDGE_TIE_MARGIN = 0.03
 
+# The knob: how strongly each stand-in judge family favours a position, as a score bonus for the
+# answer shown first (positive) or second (negative). Real judges have such biases (Zheng et al.
+# 2023, "Judging LLM-as-a-Judge", Table 2), which is why every pair is judged in both orders.
+# $WORKSHOP_SANDBOX_JUDGE_POSITION_BIAS multiplies these (0 switches the bias off, 2 doubles it).
+JUDGE_POSITION_BIAS = {"anthropic": 0.04, "llama": -0.08}
+POSITION_BIAS_ENV = "WORKSHOP_SANDBOX_JUDGE_POSITION_BIAS"
+# Per family: the tie margin and whether over-long answers are penalised (the Claude stand-in
+# penalises length, the Llama stand-in does not and calls ties more readily).
+JUDGE_STYLE = {"anthropic": {"margin": JUDGE_TIE_MARGIN, "length_penalty": True},
+               "llama": {"margin": 0.05, "length_penalty": False}}
+
+
+def judge_family(model_id: str) -> str:
+    """The judge stand-in's family from the model ID (anthropic, llama, or other)."""
+    lowered = model_id.lower()
+    return next((f for f in ("anthropic", "llama") if f in lowered), "other")
+
+
+def position_bias(family: str) -> float:
+    """The score bonus for position A of this family's stand-in judge (the knob times the env factor)."""
+    import os
+
+    try:
+        factor = float(os.environ.get(POSITION_BIAS_ENV, "1"))
+    except ValueError:
+        factor = 1.0
+    return JUDGE_POSITION_BIAS.get(family, 0.0) * factor
+
 
 def _section(text: str, name: str) -> str | None:
     for pattern in _SECTIONS[name]:
@@ -1074,7 +1163,8 @@ def _f1(candidate: list[str], reference: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def judge_score(response: str, question: str, reference: str | None, context: str, other_length: int) -> float:
+def judge_score(response: str, question: str, reference: str | None, context: str, other_length: int,
+                length_penalty: bool = True) -> float:
     """Score one response in 0..1 (symmetric in the two responses, so no position bias).
 
     With a reference answer: token F1 against it. Without: half coverage of the
@@ -1097,7 +1187,7 @@ def judge_score(response: str, question: str, reference: str | None, context: st
         score = 0.5 * coverage + 0.5 * grounding
         norm = max(1, other_length)
     ratio = len(resp) / norm
-    penalty = 0.1 * max(0.0, math.log2(ratio) - 1.0) if ratio > 2 else 0.0
+    penalty = 0.1 * max(0.0, math.log2(ratio) - 1.0) if ratio > 2 and length_penalty else 0.0
     return max(0.0, score - penalty)
 
 
@@ -1124,8 +1214,13 @@ def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = N
         return (f"Compared with {basis}, the response scores {score:.2f} on content overlap"
                 f"{' (token F1)' if reference else ''}. Rating: [[{rating}]]")
     len_a, len_b = len(content_words(answer_a)), len(content_words(answer_b))
-    score_a = judge_score(answer_a, question, reference, context, len_b)
-    score_b = judge_score(answer_b, question, reference, context, len_a)
+    family = judge_family(behaviour.model_id)
+    style = JUDGE_STYLE.get(family, JUDGE_STYLE["anthropic"])
+    score_a = judge_score(answer_a, question, reference, context, len_b, style["length_penalty"])
+    score_b = judge_score(answer_b, question, reference, context, len_a, style["length_penalty"])
+    # Position bias: the judge's reading of A versus B shifts with the order, not with the content.
+    bias = position_bias(family)
+    score_a, score_b = score_a + max(0.0, bias), score_b + max(0.0, -bias)
     lines = [
         f"I compared both responses with {basis}.",
         f"Assistant A scores {score_a:.2f} and Assistant B scores {score_b:.2f} on content overlap"
@@ -1135,7 +1230,7 @@ def judge(prompt: Prompt, behaviour: ModelBehaviour, request: Request | None = N
         longer = "A" if len_a > len_b else "B"
         lines.append(f"Assistant {longer}'s answer is much longer; length beyond what the question needs "
                      "does not earn credit.")
-    if abs(score_a - score_b) < JUDGE_TIE_MARGIN:
+    if abs(score_a - score_b) < style["margin"]:
         lines.append("The two responses are of essentially equal quality.")
         verdict = "[[C]]"
     elif score_a > score_b:

@@ -195,6 +195,17 @@ def validation_metrics_key(base_model_id: str) -> str:
     return LLAMA_VALIDATION_METRICS if llama else NOVA_VALIDATION_METRICS
 
 
+# Hyperparameters a family's page does not list but the service is seen to accept, as
+# {family: {name: (minimum, maximum)}}. AWS's Nova Micro samples pass batchSize "1" and report the
+# job completing (aws-samples/amazon-bedrock-samples @ 85fba9d9,
+# custom-models/on_demand_inference/02_fine-tune_nova_micro_with_on_demand_inference.ipynb and
+# custom-models/bedrock-fine-tuning/nova/understanding/nova_tooluse_customization/tooluse_finetuner_main/
+# notebooks/03_toolcall_fullfinetune_nova_bedrock.ipynb), while
+# https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-nova-mm.html lists three hyperparameters.
+# Accepting only the value 1 (no other value is seen anywhere) is our assumption (uncertain).
+UNDOCUMENTED_ACCEPTED = {"nova": {"batchSize": (1, 1)}}
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
@@ -223,8 +234,11 @@ class Customization(Family):
         except KeyError as exc:
             raise validation(INVALID_MODEL_IDENTIFIER) from exc
         table = {hp.name: hp for hp in registry.HYPERPARAMETERS.get(family, ())}
+        extra = UNDOCUMENTED_ACCEPTED.get(family, {})
         for name, raw in given.items():
             hp = table.get(name)
+            if hp is None and name in extra and str(raw).strip().isdigit() and int(raw) in range(extra[name][0], extra[name][1] + 1):
+                continue
             if hp is None:
                 raise validation(
                     f"Hyperparameter {name} is not supported for base model {base.model_id}. "

@@ -161,6 +161,9 @@ class Runtime(Family):
             latency = fault_source.latency_seconds()
         started = time.monotonic()
         completion = standins.generate(prompt, target.behaviour)
+        if faults:
+            # Bedrock reserves input + max_tokens up front and charges what was used at the end.
+            fault_source.settle(target.fault_key, estimate, completion.input_tokens + completion.output_tokens)
         if faults and fault_source.malformed_output():
             completion = standins.malformed(completion)
         with self.store.lock:
