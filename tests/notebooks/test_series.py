@@ -139,13 +139,16 @@ def check_05(recorded: dict) -> None:
     assert deployment["status"] == "Active"
     assert recorded["deployment_output_tokens"] > 0
     assert recorded["stream_output_tokens"] > 0  # the streamed answer (section 3) reported its usage
+    assert set(st.get("serving")) == {"ft_n", "ft_4n", "ft_n_3n"}  # every completed arm is served
+    assert st.get("endpoint_arn") == st.get("serving")[st.get("deploy_arm")]
+    assert recorded["side_by_side_rows"] > 0
 
 
 def check_06(recorded: dict) -> None:
     scores = report.rows(recorded["evaluation_scores"])
     assert list(scores[0])[:3] == ["model", "n", "token_f1"]
     assert all(0 <= row["token_f1"] <= 100 for row in scores)
-    served = {"base", st_arm(), "comparison"}  # 05 serves one arm today; every served arm answers
+    served = {"base", "comparison", *state().get("serving")}  # 05 serves every completed arm; each answers
     f1 = recorded["f1"]
     assert {(row["arm"], row["dataset"]) for row in f1} == {(a, d) for a in served for d in ("aws_docs_qa", "tatqa")}
     for row in f1:
