@@ -69,7 +69,8 @@ def test_a_handoff_arn_replaces_the_arms_and_a_serving_arn_is_used_as_it_is():
         serving.arms_to_serve(ARMS, "all", "arn:aws:s3:::bucket")
 
 
-def test_the_estimate_covers_every_arm_and_a_pt_without_a_price_asks_for_an_override():
+def test_the_estimate_covers_every_arm_and_a_pt_without_a_price_asks_for_an_override(monkeypatch):
+    monkeypatch.delenv(costs.UNBILLED_ENV, raising=False)  # as on AWS
     llama = models.get("llama3-1-8b")
     plans = serving.plan({"ft_n": MODEL, "ft_n_3n": MODEL}, llama, "demo")
     assert [p.path for p in plans] == ["provisioned", "provisioned"]
@@ -127,6 +128,7 @@ def test_default_parameters_on_the_aws_backend_create_nothing(monkeypatch, tmp_p
     monkeypatch.setenv("WORKSHOP_BACKEND", "aws")
     monkeypatch.setenv("WORKSHOP_STATE_DIR", str(tmp_path))
     monkeypatch.delenv("WORKSHOP_CONFIRM_SPEND", raising=False)
+    monkeypatch.delenv(costs.UNBILLED_ENV, raising=False)
     state = WorkshopState(workshop_id="awsdemo", region=REGION, backend="aws",
                           datasets={"test": "s3://bucket/data/test.jsonl"})
     state.set("base_model", "nova-lite")
@@ -196,7 +198,7 @@ def test_sandbox_default_student_every_arm_active_invoked_streamed_and_in_the_le
     assert again == served and len(bedrock.list_custom_model_deployments()["modelDeploymentSummaries"]) == 2
 
 
-def test_sandbox_llama_student_gets_a_provisioned_throughput_in_service(sandbox_env):
+def test_sandbox_llama_student_gets_a_provisioned_throughput_in_service(sandbox_env, monkeypatch):
     region = "us-west-2"
     bucket, role = _bucket_and_role("pt", region)
     student = models.get("llama3-1-8b")
@@ -220,7 +222,10 @@ def test_sandbox_llama_student_gets_a_provisioned_throughput_in_service(sandbox_
     assert pt["status"] == "InService" and pt["modelUnits"] == 1 and "commitmentDuration" not in pt
     assert [e.identifier for e in state.resources("provisioned-throughput")] == [served["ft_n"]]
     lines, total = serving.running_cost(state, student)
-    assert len(lines) == 1 and total is None and "unknown rate" in lines[0]  # no sourced Llama PT price
+    assert len(lines) == 1 and total == 0.0  # the sandbox bills nothing: a price gap counts as $0, labelled
+    monkeypatch.delenv(costs.UNBILLED_ENV, raising=False)  # as on AWS: no sourced Llama PT price
+    lines, total = serving.running_cost(state, student)
+    assert len(lines) == 1 and total is None and "unknown rate" in lines[0]
     key = serving.estimate([plan], student, region=region).gaps[0]
     lines, total = serving.running_cost(state, student, price_overrides={key: 20.0})
     assert total is not None and total >= 0 and "$20.00/h" in lines[0]
