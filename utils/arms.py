@@ -50,7 +50,8 @@ ENDED = ("Completed", "Failed", "Stopped")
 # failureMessage fragments -> the likely fix (messages as AWS's troubleshooting page quotes
 # them: https://docs.aws.amazon.com/bedrock/latest/userguide/fine-tuning-troubleshooting.html).
 FIXES: tuple[tuple[str, str], ...] = (
-    ("GetObject permissions", "Give the customization role s3:GetObject and s3:ListBucket on the training data (01_permissions)."),
+    ("GetObject permissions", "Give the customization role s3:GetObject and s3:ListBucket on the training data (01_permissions); "
+     "keep the bucket in the job's Region, trust bedrock.amazonaws.com, and allow kms:Decrypt if the bucket uses a customer managed key."),
     ("PutObject", "Give the customization role s3:PutObject on the output prefix (01_permissions)."),
     ("conform to JSONL", "Every line of the data file must be one JSON object with no blank lines: rerun 02 and check its validator."),
     ("must follow", "The records have the wrong keys for this model: rerun 02 with the right base_model."),
@@ -79,6 +80,20 @@ def parse_arms(arms: str | Sequence[str]) -> list[str]:
     if unknown:
         raise JobSpecError(f"arms: unknown {unknown}; choose from {', '.join(ARMS)} (or \"all\").")
     return [a for a in ARMS if a in names]
+
+
+def without_missing_synthetic(chosen: Sequence[str], synthetic: Sequence[Any], arms: str | Sequence[str]) -> list[str]:
+    """``chosen`` less FT-N+3N when 03 has written no synthetic pairs and the arms were not named explicitly.
+
+    With ``arms="all"`` (the default) a run whose 03 generated nothing (for example 03 left at
+    ``confirm_spend=False``) drops that arm and says so; an explicit ``ft_n_3n`` still gets
+    :func:`build_arm_data`'s refusal, so nobody asks for the arm and silently trains without it.
+    """
+    explicit = not (isinstance(arms, str) and arms.strip() in ("", "all"))
+    if "ft_n_3n" in chosen and not synthetic and not explicit:
+        print("ft_n_3n dropped: 03 has written no synthetic pairs yet (rerun 03 with confirm_spend=True to add this arm).")
+        return [arm for arm in chosen if arm != "ft_n_3n"]
+    return list(chosen)
 
 
 def arm_sizes(arm: str, n_originals: int) -> tuple[int, int]:
@@ -206,15 +221,17 @@ def run_arms(
     jobs: Sequence[ArmJob], *, quota: int, poll_s: float = 60, timeout_s: float = 6 * 3600,
     region: str | None = None, client: Any = None, log: Callable[[str], None] = print,
     on_submit: Callable[[ArmJob], None] | None = None, sleep: Callable[[float], None] = time.sleep,
+    on_poll: Callable[[ArmJob, dict[str, Any]], None] | None = None, clock: Callable[[], float] = time.monotonic,
 ) -> list[ArmJob]:
     """Submit the arms' jobs up to ``quota`` at a time, queue the rest, and watch them all.
 
     A job that already exists under the plan's name is adopted, never created twice. Logs one
     line per status (or sub-status) change, never one per poll. Returns when every job has
     ended or ``timeout_s`` passed (jobs still running keep running; rerun to keep watching).
+    ``on_poll(job, described)`` sees every GetModelCustomizationJob answer (the live panel's hook).
     """
     bedrock = client or aws.client("bedrock", region)
-    start = time.monotonic()
+    start = clock()
     queue = list(jobs)
     for job in queue:  # adopt earlier jobs first: a rerun creates nothing
         existing = customization.find_job(job.plan.job_name, client=bedrock)
@@ -245,7 +262,7 @@ def run_arms(
             except ClientError as err:
                 if not _is_quota_error(err):  # refused outright: this arm fails, the others go on
                     pending.pop(0)
-                    job.status, job.ended = "Failed", time.monotonic()
+                    job.status, job.ended = "Failed", clock()
                     job.failure_message = f"CreateModelCustomizationJob refused: {err.response['Error'].get('Message', err)}"
                     log(f"{job.arm:<8} Failed: {job.failure_message}. Likely fix: {likely_fix(job.failure_message)}")
                     continue
@@ -255,7 +272,7 @@ def run_arms(
                 break
             pending.pop(0)
             free -= 1
-            job.created, job.status, job.started = True, "InProgress", time.monotonic()
+            job.created, job.status, job.started = True, "InProgress", clock()
             watching.append(job)
             log(f"{job.arm:<8} submitted {job.plan.job_name} ({job.records} records)")
             if on_submit:
@@ -266,18 +283,20 @@ def run_arms(
         for job in watching:
             if job.status in ENDED:
                 continue
-            _refresh(job, bedrock, log)
+            described = _refresh(job, bedrock, log, clock)
+            if on_poll:
+                on_poll(job, described)
         if not pending and all(j.status in ENDED for j in watching):
             return list(jobs)
-        if time.monotonic() - start >= timeout_s:
+        if clock() - start >= timeout_s:
             log(f"stopped watching after {timeout_s:.0f} s; jobs keep running: rerun this cell to keep watching")
             return list(jobs)
         sleep(poll_s)
 
 
-def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None]) -> None:
+def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None], clock: Callable[[], float]) -> dict[str, Any]:
     described = bedrock.get_model_customization_job(jobIdentifier=job.job_arn)
-    elapsed = time.monotonic() - (job.started or time.monotonic())
+    elapsed = clock() - (job.started or clock())
     for phase, detail in (described.get("statusDetails") or {}).items():
         status = detail.get("status")
         if status and job.details.get(phase) != status:
@@ -286,6 +305,8 @@ def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None]) -> None:
     status = described["status"]
     if status != job.status:
         job.status = status
+        if status in ENDED:
+            job.ended = clock()
         line = f"{job.arm:<8} {status} ({elapsed:.0f} s)"
         if status in ("Failed", "Stopped"):
             job.failure_message = described.get("failureMessage") or "no failureMessage"
@@ -293,6 +314,7 @@ def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None]) -> None:
         log(line)
     if status == "Completed":
         job.model_arn = described.get("outputModelArn")
+    return described
 
 
 # --------------------------------------------------------------------------------------
@@ -352,6 +374,99 @@ def describe_curves(frames: Mapping[str, pd.DataFrame], tolerance: float = 0.05)
                 "(or raise the warm-up steps).")
     return (f"Training loss barely moves ({t:+.0%}; validation {v:+.0%}): the model is learning little. "
             "Raise the learning rate or the epochs, or check that the data teaches something new.")
+
+
+def epoch_curves(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per-epoch losses (epochs 1-based): mean training loss, and the epoch's last validation loss.
+
+    Our assumption: a checkpoint is kept at the end of each epoch, so the last evaluation of an
+    epoch is that epoch's validation loss (AWS's early-stopping example works on one validation
+    loss per epoch). ``epoch_number`` may start at 0 or 1 in the CSVs; it is renumbered from 1.
+    """
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    columns = ["epoch", "training_loss", "validation_loss"]
+    if training.empty or "epoch_number" not in training:
+        return pd.DataFrame(columns=columns)
+    first = int(training["epoch_number"].min())
+    if not validation.empty and "epoch_number" in validation:
+        first = min(first, int(validation["epoch_number"].min()))
+    out = training.groupby("epoch_number")["training_loss"].mean().rename("training_loss").to_frame()
+    if not validation.empty and "epoch_number" in validation:
+        out = out.join(validation.groupby("epoch_number")["validation_loss"].last(), how="outer")
+    else:
+        out["validation_loss"] = float("nan")
+    out = out.reset_index()
+    out["epoch"] = out["epoch_number"].astype(int) - first + 1
+    return out[columns]
+
+
+def curve_marks(frames: Mapping[str, pd.DataFrame], base_model: str,
+                hyperparameters: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The epochs to mark on an arm's curves: best checkpoint, and early stopping where the family has it.
+
+    With ``earlyStoppingThreshold``/``earlyStoppingPatience`` (the family's defaults unless set),
+    :func:`utils.customization.early_stopping` on the per-epoch validation losses gives both the
+    stop and the best epoch; otherwise the best epoch is the one with the lowest validation loss.
+    ``note`` says it in a sentence.
+    """
+    hp = {h.name: h.default for h in models.HYPERPARAMETERS.get(models.family_of(base_model), ())}
+    hp.update(hyperparameters or {})
+    planned = int(float(hp.get("epochCount", 1)))
+    per_epoch = epoch_curves(frames)
+    losses = per_epoch.dropna(subset=["validation_loss"])
+    run = int(per_epoch["epoch"].max()) if not per_epoch.empty else 0
+    marks: dict[str, Any] = {"epochs_planned": planned, "epochs_run": run, "best_epoch": None, "stopped_epoch": None,
+                             "early_stopping": "earlyStoppingPatience" in hp}
+    if losses.empty:
+        marks["note"] = "No validation loss per epoch: no best checkpoint to mark (give 02 a validation set)."
+        return marks
+    values = losses["validation_loss"].tolist()
+    if marks["early_stopping"]:
+        threshold, patience = float(hp["earlyStoppingThreshold"]), int(float(hp["earlyStoppingPatience"]))
+        stopped, best = customization.early_stopping(values, threshold, patience)
+        marks["stopped_epoch"] = int(losses["epoch"].iloc[stopped - 1])
+        marks["best_epoch"] = int(losses["epoch"].iloc[best - 1])
+        ended = (f"stopped training after epoch {marks['stopped_epoch']} of {planned}"
+                 if run < planned else f"did not stop early (all {planned} epochs ran)")
+        marks["note"] = (f"Early stopping (threshold {threshold:g}, patience {patience}) {ended}; "
+                         f"best checkpoint: epoch {marks['best_epoch']} (validation loss {min(values[:stopped]):.3f}).")
+    else:
+        marks["best_epoch"] = int(losses["epoch"].iloc[values.index(min(values))])
+        marks["note"] = (f"Lowest validation loss at epoch {marks['best_epoch']} of {run} ({min(values):.3f}); "
+                         "this family has no early stopping, so the custom model is the last epoch's (our assumption).")
+    return marks
+
+
+def plot_curves(frames: Mapping[str, pd.DataFrame], marks: Mapping[str, Any], title: str = "Loss"):
+    """Training and validation loss against step (left) and epoch (right), the best and stop epochs marked."""
+    import matplotlib.pyplot as plt
+
+    training, validation = frames.get("training", pd.DataFrame()), frames.get("validation", pd.DataFrame())
+    fig, (by_step, by_epoch) = plt.subplots(1, 2, figsize=(11, 3.6))
+    if not training.empty:
+        by_step.plot(training["step_number"], training["training_loss"], lw=1, label="training loss")
+    if not validation.empty:
+        by_step.plot(validation["step_number"], validation["validation_loss"], "o-", ms=3, label="validation loss")
+    by_step.set(xlabel="step", ylabel="loss", title="per step")
+    per_epoch = epoch_curves(frames)
+    if not per_epoch.empty:
+        by_epoch.plot(per_epoch["epoch"], per_epoch["training_loss"], "s-", label="training loss (epoch mean)")
+        with_val = per_epoch.dropna(subset=["validation_loss"])
+        by_epoch.plot(with_val["epoch"], with_val["validation_loss"], "o-", label="validation loss (end of epoch)")
+        if marks.get("best_epoch"):
+            best = with_val.loc[with_val["epoch"] == marks["best_epoch"], "validation_loss"]
+            by_epoch.plot([marks["best_epoch"]], best, marker="*", ms=16, ls="none", color="gold", mec="black",
+                          label=f"best checkpoint (epoch {marks['best_epoch']})")
+        if marks.get("stopped_epoch") and marks.get("epochs_run", 0) < marks.get("epochs_planned", 0):
+            by_epoch.axvline(marks["stopped_epoch"], color="red", ls="--",
+                             label=f"early stop (epoch {marks['stopped_epoch']} of {marks['epochs_planned']})")
+        by_epoch.set_xticks(per_epoch["epoch"].tolist())
+    by_epoch.set(xlabel="epoch", ylabel="loss", title="per epoch")
+    for ax in (by_step, by_epoch):
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 # --------------------------------------------------------------------------------------
@@ -475,3 +590,27 @@ def _model_exists(bedrock: Any, model_arn: str) -> bool:
             return False
         raise
     return True
+
+
+def completed_arm(results: Mapping[str, Mapping[str, Any]] | None, arm: str | None,
+                  notebook: str) -> Mapping[str, Any] | None:
+    """The chosen arm's result from 04 (``state['arms']``) if its job completed.
+
+    None when 04 trained nothing (no spend opt-in, or only the base arm). An arm that did not
+    complete is refused, naming the arm, its status, Bedrock's failureMessage and the likely fix.
+    """
+    if not results or not arm:
+        return None
+    result = results.get(arm)
+    if result is None:
+        raise customization.JobFailed(
+            f"{notebook}: 04_fine_tuning has no arm {arm!r} (it ran {', '.join(results)}). "
+            "Rerun 04 with that arm in `arms`, or set its `deploy_arm` to one of those.")
+    if result.get("status") != "Completed" or not result.get("model_arn"):
+        status = result.get("status", "unknown")
+        why = f": {result['failure_message']}. Likely fix: {result.get('fix') or likely_fix(result['failure_message'])}" \
+            if result.get("failure_message") else ""
+        raise customization.JobFailed(
+            f"{notebook}: arm {arm} ({LABELS.get(arm, arm)}) did not complete, its job is {status}{why}. "
+            "Rerun 04_fine_tuning (it adopts running jobs and keeps watching), or set `deploy_arm` in 04 to an arm that completed.")
+    return result

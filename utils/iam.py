@@ -190,7 +190,7 @@ def ensure_permissions_boundary(
     invocation, this account's keys through S3/Bedrock) whatever policies are put on it
     later (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html).
     IAM is global, so it names no region: one boundary serves every workshop id and region
-    of the account. It costs nothing, so cleanup keeps it.
+    of the account. It costs nothing; cleanup deletes it only once no role uses it (where the caller may).
     The caller policy denies rewriting or deleting it; if it exists with other content, an
     administrator must update it (the error says so) rather than the notebook.
     """

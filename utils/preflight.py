@@ -39,6 +39,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from utils import aws, iam, models
+from utils import state as ws
 
 PASS, FAIL, WARN = "✓", "✗", "⚠"
 
@@ -708,6 +709,26 @@ def series_action_probes(
     return probes
 
 
+def probe_context(action: str, account: str, region: str) -> dict[str, str]:
+    """The condition keys the series' real call of ``action`` carries, for the simulation.
+
+    The caller policy conditions some actions on them (``iam-policies/notebook-caller.json``), and
+    SimulatePrincipalPolicy evaluates a condition key the request does not supply as absent
+    (reported in ``MissingContextValues``), which would deny a call the series makes
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_SimulatePrincipalPolicy.html):
+    roles are passed to Bedrock only, created with the workshop's permissions boundary, and the
+    resources the series stops or deletes carry its tags (``utils.state.tags``; the workshop id is
+    a placeholder).
+    """
+    if action == "iam:PassRole":
+        return {"iam:PassedToService": "bedrock.amazonaws.com"}
+    if action == "iam:CreateRole":
+        return {"iam:PermissionsBoundary": iam.permissions_boundary_arn(account, partition=iam.partition_for(region))}
+    if action.startswith(("bedrock:Stop", "bedrock:Delete")):
+        return {f"aws:ResourceTag/{key}": value for key, value in ws.tags("preflight").items()}
+    return {}
+
+
 def _permissions_row(checklist: Checklist, student: models.ModelSpec, plan: RunPlan | None = None) -> None:
     label = "caller permissions"
     caller = checklist.facts.get("caller_arn")
@@ -719,20 +740,22 @@ def _permissions_row(checklist: Checklist, student: models.ModelSpec, plan: RunP
     client = aws.client("iam", checklist.region)
     denied: list[str] = []
     explicit: list[str] = []
-    groups: dict[str, list[str]] = {}
+    # One simulation per resource and request context (context entries apply to every action of a call).
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[str]] = {}
     probes = series_action_probes(checklist.region, account, student, plan)
     for action, resource in probes:
-        groups.setdefault(resource, []).append(action)
+        context = tuple(sorted(probe_context(action, account, checklist.region).items()))
+        groups.setdefault((resource, context), []).append(action)
     try:
-        for resource, actions in groups.items():
+        for (resource, context), actions in groups.items():
             kwargs: dict[str, Any] = {"PolicySourceArn": principal, "ActionNames": actions}
             if resource != "*":
                 kwargs["ResourceArns"] = [resource]
-            if "iam:PassRole" in actions:
-                kwargs["ContextEntries"] = [{
-                    "ContextKeyName": "iam:PassedToService", "ContextKeyValues": ["bedrock.amazonaws.com"],
-                    "ContextKeyType": "string",
-                }]
+            if context:
+                kwargs["ContextEntries"] = [
+                    {"ContextKeyName": key, "ContextKeyValues": [value], "ContextKeyType": "string"}
+                    for key, value in context
+                ]
             for page in client.get_paginator("simulate_principal_policy").paginate(**kwargs):
                 for result in page["EvaluationResults"]:
                     if result["EvalDecision"] == "allowed":

@@ -17,12 +17,22 @@ PARAMS=...``) sets a parameter in every notebook that declares it, and
 (``workshop_id=team-a``). Before any notebook runs, every value is checked against the
 type its notebook declares (``epochs: int = 2`` refuses ``epochs=3.7``), and unknown names
 are an error, since papermill itself only warns about them.
+
+Hyperparameter sweep: ``--sweep 'learning_rate=1e-5,2e-5 epochs=1,2'`` runs 01-03 once,
+then 04_fine_tuning once per point of the grid (the product of the comma-separated values,
+at most :data:`MAX_SWEEP_POINTS`), then 07_cleanup. The points run one after another and
+each 04 run submits its arms within the account's concurrent job quota, so the sweep never
+has more jobs in progress than the quota allows. Unless ``--params`` names them, the sweep
+trains only the FT-N arm (``arms=ft_n use_synthetic=False``): one job per point. The run
+report gets a comparison table and a plot of each point's best validation loss.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
+import itertools
 import json
 import os
 import sys
@@ -34,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from utils import costs, report
-from utils.state import REPO_ROOT
+from utils.state import REPO_ROOT, StateFileError, WorkshopState, validate_workshop_id
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 RUNS_DIR = REPO_ROOT / "runs"
@@ -57,8 +67,11 @@ def declared_parameters(notebook: Path) -> dict[str, Any]:
     return pm.inspect_notebook(str(notebook))
 
 
-def _split_assignments(text: str) -> list[str]:
-    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes."""
+def _split_assignments(text: str, comma: bool = False) -> list[str]:
+    """Split ``a=1 b={"k": 2} c='x y'`` on spaces outside quotes and brackets, keeping quotes.
+
+    With ``comma``, split on commas instead and keep empty pieces (``1,,2`` -> ["1", "", "2"]).
+    """
     tokens, current, depth, quote = [], "", 0, ""
     for char in text:
         if quote:
@@ -69,15 +82,15 @@ def _split_assignments(text: str) -> list[str]:
             depth += 1
         elif char in "]})":
             depth -= 1
-        elif char.isspace() and depth == 0:
-            if current:
-                tokens.append(current)
+        elif depth == 0 and (char == "," if comma else char.isspace()):
+            if current or comma:
+                tokens.append(current.strip())
             current = ""
             continue
         current += char
     if quote or depth:
         raise SystemExit(f"Unbalanced quotes or brackets in parameters: {text!r}")
-    return tokens + ([current] if current else [])
+    return tokens + ([current.strip()] if current or comma else [])
 
 
 def _literal(raw: str) -> Any:
@@ -170,9 +183,133 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
     known = set().union(*declared_by_nb.values()) if declared_by_nb else set()
     unknown = sorted(set(overrides) - known)
     if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise SystemExit(
-            f"Unknown parameter(s) {unknown}. Declared parameters: {sorted(known)}"
+            f"Unknown parameter(s) {', '.join(hints)}; nothing was run. Declared parameters: {sorted(known)}"
         )
+    if "workshop_id" in overrides:
+        try:
+            validate_workshop_id(str(overrides["workshop_id"]))
+        except ValueError as err:
+            raise SystemExit(f"{err} Nothing was run.") from None
+
+
+STEP_PREFIX = "step_"  # notebooks record {"asked", "done", "detail"} under step_<name>
+EXIT_CODES = {"ok": 0, "failed": 1, "skipped-step": 2, "incomplete": 1}
+
+
+def skipped_steps(recorded: dict[str, Any]) -> list[str]:
+    """Details of the steps a notebook was asked to do but did not (``step_*`` records)."""
+    return [f"{key[len(STEP_PREFIX):]}: {value.get('detail') or 'did nothing'}"
+            for key, value in sorted(recorded.items())
+            if key.startswith(STEP_PREFIX) and isinstance(value, dict) and value.get("asked") and not value.get("done")]
+
+
+def error_line(exc: BaseException) -> str:
+    """The last line of a notebook's error as Python prints it: ``Name: message`` (first line of the message)."""
+    name = getattr(exc, "ename", None) or type(exc).__name__
+    value = str(getattr(exc, "evalue", None) if getattr(exc, "ename", None) else exc).strip()
+    return f"{name}: {value.splitlines()[0] if value else ''}"[:500]
+
+
+def series_status(notebooks: list[dict[str, Any]], expected: int) -> str:
+    """``ok`` only when every notebook ran and is ok; else ``failed``, ``skipped-step`` or ``incomplete``."""
+    statuses = [nb["status"] for nb in notebooks]
+    if "failed" in statuses:
+        return "failed"
+    if "skipped-step" in statuses:
+        return "skipped-step"
+    return "ok" if len(statuses) == expected else "incomplete"
+
+
+def _declared_default(declared: dict[str, dict[str, Any]], name: str) -> Any:
+    for params in declared.values():
+        if name in params:
+            return _literal(str(params[name].get("default")))
+    return None
+
+
+def cleanup_truth(metrics: dict[str, Any], overrides: dict[str, Any],
+                  declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What remains of the run's workshop: 07's own audit, or else a read-only audit run here.
+
+    Runs with the run's environment still in place (sandbox endpoint or AWS credentials).
+    """
+    if "cleanup_remaining" in metrics:
+        return {"audited": True, "by": "07_cleanup", "remaining": list(metrics["cleanup_remaining"]),
+                "status": metrics.get("cleanup_status", "")}
+    from utils import aws, cleanup, models
+
+    workshop_id = str(overrides.get("workshop_id") or _declared_default(declared, "workshop_id") or "demo")
+    try:
+        try:
+            state = WorkshopState.load(workshop_id)
+        except StateFileError:
+            state = WorkshopState(workshop_id=workshop_id)
+        region = state.region or aws.configured_region(models.profile(state.profile or models.DEFAULT_PROFILE).region)
+        remaining = cleanup.audit(workshop_id, region, stopping_timeout_s=0, log=lambda _: None)
+    except Exception as exc:  # noqa: BLE001 - an audit that cannot run is reported, never hidden
+        return {"audited": False, "by": "runner", "remaining": [], "error": error_line(exc)}
+    return {"audited": True, "by": "runner (read-only audit; 07_cleanup did not run)", "remaining": remaining}
+
+
+MAX_SWEEP_POINTS = 12  # our choice: a sweep is a lesson in reading curves, not a tuning service
+SWEEP_NOTEBOOK = "04_fine_tuning"
+SWEEP_DEFAULTS: dict[str, Any] = {"arms": "ft_n", "use_synthetic": False}  # one job per point
+
+
+def parse_sweep(text: str, declared: dict[str, Any]) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """``"learning_rate=1e-5,2e-5 epochs=1,2"`` -> (grid, points), every value checked against 04's declaration."""
+    grid: dict[str, list[Any]] = {}
+    for token in _split_assignments(text or ""):
+        name, _, raw = token.partition("=")
+        if not name or not raw:
+            raise SystemExit(f"Bad sweep axis {token!r}: use NAME=V1,V2 (e.g. --sweep 'learning_rate=1e-5,2e-5 epochs=1,2').")
+        if name not in declared:
+            raise SystemExit(f"--sweep: {name} is not a parameter of {SWEEP_NOTEBOOK}; choose from {sorted(declared)}.")
+        if name in grid:
+            raise SystemExit(f"--sweep: {name} is given twice; list all its values once: {name}=V1,V2.")
+        kind = _type_name(declared[name])
+        grid[name] = [raw_value if kind == "str" else _literal(raw_value) for raw_value in _split_commas(raw)]
+    if not grid:
+        raise SystemExit("--sweep needs at least one axis, e.g. --sweep 'learning_rate=1e-5,2e-5 epochs=1,2'.")
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    if len(points) > MAX_SWEEP_POINTS:
+        raise SystemExit(f"--sweep: {len(points)} points is more than {MAX_SWEEP_POINTS}; each point is a training "
+                         "job (hours and money on AWS). Use fewer values.")
+    points = [check_types(point, {SWEEP_NOTEBOOK: declared}) for point in points]
+    return grid, points
+
+
+def _split_commas(raw: str) -> list[str]:
+    """``1e-5,2e-5`` -> ["1e-5", "2e-5"]; commas inside quotes or brackets stay (``{"a": 1, "b": 2}``)."""
+    values = _split_assignments(raw, comma=True)
+    if any(not v for v in values):
+        raise SystemExit(f"--sweep: empty value in {raw!r}; separate values with single commas.")
+    return values
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in point.items())
+
+
+def sweep_rows(point: dict[str, Any], arms: dict[str, Any], status: str) -> list[dict[str, Any]]:
+    """One comparison row per trained arm of one grid point (a failed run: one row saying so)."""
+    trained = {a: r for a, r in (arms or {}).items() if a != "base"}
+    if not trained:
+        return [{**point, "arm": "-", "status": "04 failed" if status != "ok" else "no job",
+                 "records": None, "final_training_loss": None, "best_validation_loss": None}]
+    return [{**point, "arm": arm, "status": r.get("status"), "records": r.get("records"),
+             "final_training_loss": r.get("final_training_loss"), "best_validation_loss": r.get("best_validation_loss")}
+            for arm, r in trained.items()]
+
+
+def best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    scored = [r for r in rows if isinstance(r.get("best_validation_loss"), int | float)]
+    return min(scored, key=lambda r: r["best_validation_loss"]) if scored else None
 
 
 def kernel_config():
@@ -236,8 +373,12 @@ def run_series(
     notebooks: list[Path] | None = None,
     cell_timeout: int | None = CELL_TIMEOUT_S,
     log=print,
+    sweep: str | None = None,
 ) -> dict[str, Any]:
-    """Execute the series and write the run folder. Returns the results dict."""
+    """Execute the series (or a sweep, see the module docstring) and write the run folder.
+
+    Returns the results dict.
+    """
     import papermill as pm
 
     notebooks = notebooks or series()
@@ -246,12 +387,29 @@ def run_series(
     declared = {nb.stem: declared_parameters(nb) for nb in notebooks}
     check_declared(overrides, declared)
     overrides = check_types(overrides, declared)  # before anything runs or is written
+    # (notebook, extra parameters, label): the series, or 01-03, 04 per grid point, 07
+    steps: list[tuple[Path, dict[str, Any], str]] = [(nb, {}, nb.stem) for nb in notebooks]
+    if sweep is not None:
+        by_stem = {nb.stem: nb for nb in notebooks}
+        if SWEEP_NOTEBOOK not in by_stem:
+            raise SystemExit(f"--sweep reruns {SWEEP_NOTEBOOK}, which is not in this series.")
+        grid, points = parse_sweep(sweep, declared[SWEEP_NOTEBOOK])
+        overrides = {**SWEEP_DEFAULTS, **overrides}
+        before = [nb for nb in notebooks if nb.stem < SWEEP_NOTEBOOK]
+        after = [by_stem[s] for s in by_stem if s.startswith("07")]
+        steps = [(nb, {}, nb.stem) for nb in before]
+        steps += [(by_stem[SWEEP_NOTEBOOK], point, f"{SWEEP_NOTEBOOK}.sweep-{i}") for i, point in enumerate(points, 1)]
+        steps += [(nb, {}, nb.stem) for nb in after]
+        log(f"sweep over {point_label({k: '|'.join(map(str, v)) for k, v in grid.items()})}: {len(points)} runs of "
+            f"{SWEEP_NOTEBOOK} ({overrides['arms']})")
     run_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {
         "run_id": run_id, "backend": backend, "notebooks": [], "metrics": {},
-        "cleanup": {"remaining": []},
+        "cleanup": {"audited": False, "remaining": []},
     }
+    if sweep is not None:
+        results["sweep"] = {"command": sweep, "grid": grid, "arms": overrides["arms"], "rows": []}
     saved_env = dict(os.environ)
     with ExitStack() as stack:
         if backend == "sandbox":
@@ -266,12 +424,12 @@ def run_series(
             os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
             cell_timeout = None  # 04 waits for a real training job
         try:
-            for notebook in notebooks:
-                params = parameters_for(overrides, declared[notebook.stem])
-                output = run_dir / notebook.name
-                kernel_log = run_dir / f"{notebook.stem}.kernel.log"
+            for notebook, point, label in steps:
+                params = {**parameters_for(overrides, declared[notebook.stem]), **point}
+                output = run_dir / f"{label}.ipynb"
+                kernel_log = run_dir / f"{label}.kernel.log"
                 start = time.perf_counter()
-                status = "ok"
+                status, detail = "ok", ""
                 try:
                     pm.execute_notebook(
                         str(notebook), str(output), parameters=params, kernel_name=KERNEL,
@@ -280,23 +438,34 @@ def run_series(
                         kernel_manager_class=kernel_manager_with_log(kernel_log),
                     )
                 except Exception as exc:  # noqa: BLE001 - report, then stop the series
-                    status = "failed"
+                    status, detail = "failed", error_line(exc)
                     log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
                     log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
                 if kernel_log.exists() and not kernel_log.stat().st_size:
                     kernel_log.unlink()  # keep only logs with something in them
                 seconds = round(time.perf_counter() - start, 2)
-                results["notebooks"].append({"name": notebook.stem, "status": status, "seconds": seconds})
-                if output.exists():
-                    results["metrics"].update(report.collect(output))
-                log(f"  {notebook.stem:<24} {status:<7} {seconds:6.1f} s")
-                if status != "ok":
+                recorded = report.collect(output) if output.exists() else {}
+                skipped = skipped_steps(recorded)
+                if status == "ok" and skipped:
+                    status, detail = "skipped-step", "; ".join(skipped)
+                results["notebooks"].append({"name": label, "status": status, "seconds": seconds, "detail": detail})
+                results["metrics"].update({k: v for k, v in recorded.items() if not k.startswith(STEP_PREFIX)})
+                where = f"  {point_label(point)}" if point else ""
+                log(f"  {label:<24} {status:<12} {seconds:6.1f} s{where}  {detail}".rstrip())
+                if point:  # a sweep point: its arms go to the comparison; the other points still run
+                    results["sweep"]["rows"] += sweep_rows(point, recorded.get("arms", {}), status)
+                    continue
+                if status == "failed":
                     break
+            results["cleanup"] = cleanup_truth(results["metrics"], overrides, declared)
         finally:
             os.environ.clear()
             os.environ.update(saved_env)
 
-    results["cleanup"]["remaining"] = results["metrics"].pop("cleanup_remaining", [])
+    if sweep is not None:
+        results["sweep"]["best"] = best_row(results["sweep"]["rows"])
+    results["metrics"].pop("cleanup_remaining", None)
+    results["status"] = series_status(results["notebooks"], len(steps))
     results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     (run_dir / "report.html").write_text(report.render_html(results))
@@ -314,19 +483,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sandbox", "aws"), default=os.environ.get("WORKSHOP_BACKEND", "sandbox"))
     parser.add_argument("--run-id", default=None)
     parser.add_argument("--cell-timeout", type=int, default=CELL_TIMEOUT_S)
+    parser.add_argument("--sweep", default=None, metavar="GRID",
+                        help="rerun 04 over a grid, e.g. 'learning_rate=1e-5,2e-5 epochs=1,2'")
     args = parser.parse_args(argv)
 
     types = declared_types({nb.stem: declared_parameters(nb) for nb in series()})
     overrides = parse_params(args.params, args.p, types)
     started = time.perf_counter()
-    results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout)
+    results = run_series(overrides, backend=args.backend, run_id=args.run_id, cell_timeout=args.cell_timeout,
+                         sweep=args.sweep)
     wall = time.perf_counter() - started
-    ok = all(nb["status"] == "ok" for nb in results["notebooks"]) and len(results["notebooks"]) == len(series())
-    print(f"series: {'ok' if ok else 'FAILED'} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
+    if args.sweep is not None:
+        print(report.sweep_text(results["sweep"]))
+    status = results["status"]
+    print(f"series: {status} in {wall:.1f} s wall ({results['seconds_total']:.1f} s in notebooks)")
+    for nb in results["notebooks"]:
+        if nb["status"] != "ok":
+            print(f"  {nb['name']}: {nb['status']}: {nb['detail']}")
     print(f"report: {RUNS_DIR / results['run_id'] / 'report.html'}  (runs/latest -> {results['run_id']})")
-    if results["cleanup"]["remaining"]:
-        print(f"cleanup: {len(results['cleanup']['remaining'])} resource(s) remain: {results['cleanup']['remaining']}")
-    return 0 if ok else 1
+    truth = results["cleanup"]
+    if not truth["audited"]:
+        print(f"cleanup: NOT AUDITED ({truth.get('error', 'unknown reason')}); run 07_cleanup")
+    elif truth["remaining"]:
+        print(f"cleanup: {len(truth['remaining'])} resource(s) remain: {truth['remaining']}; run 07_cleanup")
+    return EXIT_CODES[status]
 
 
 if __name__ == "__main__":

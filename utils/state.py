@@ -13,6 +13,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,19 @@ def validate_workshop_id(workshop_id: str) -> str:
 def state_dir() -> Path:
     """Where state files live: ``$WORKSHOP_STATE_DIR`` or ``<repo>/.workshop``."""
     return Path(os.environ.get(STATE_DIR_ENV) or REPO_ROOT / ".workshop")
+
+
+class StateFileError(RuntimeError):
+    """The state file exists but is not this workshop's state: empty, truncated, or foreign."""
+
+    def __init__(self, path: Path, workshop_id: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(
+            f"Workshop state file {path} is unusable: {problem}. Recovery: 07_cleanup still deletes this "
+            f"workshop's resources, found by their tags (workshop_id={workshop_id!r}); 01_permissions starts "
+            f"over with a fresh file and keeps this one aside as {path.name}.broken-<timestamp>; then run the "
+            "notebooks from 02 again."
+        )
 
 
 @dataclass
@@ -73,23 +87,62 @@ class WorkshopState:
         return state_dir() / f"{self.workshop_id}.json"
 
     @classmethod
-    def load(cls, workshop_id: str) -> WorkshopState:
-        """The saved state, or a fresh one if this workshop id has none yet."""
+    def load(cls, workshop_id: str, *, start_over: bool = False, log: Callable[[str], None] = print) -> WorkshopState:
+        """The saved state, or a fresh one if this workshop id has none yet.
+
+        A state file that is empty, not JSON, or not this workshop's state raises
+        :class:`StateFileError` (one message naming the file and the recovery). With
+        ``start_over=True`` (01_permissions and 07_cleanup) the broken file is kept aside as
+        ``<name>.broken-<timestamp>`` and a fresh state is returned instead.
+        """
         validate_workshop_id(workshop_id)
         path = state_dir() / f"{workshop_id}.json"
         if not path.exists():
             return cls(workshop_id=workshop_id)
-        raw = json.loads(path.read_text())
-        raw["ledger"] = [LedgerEntry(**entry) for entry in raw.get("ledger", [])]
-        return cls(**raw)
+        try:
+            return cls._parse(workshop_id, path)
+        except StateFileError as problem:
+            if not start_over:
+                raise
+            aside = path.with_name(f"{path.name}.broken-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+            os.replace(path, aside)
+            log(f"{problem.problem.capitalize()} in {path}: kept it aside as {aside} and started a fresh "
+                "state. Resources are found again by their names and tags.")
+            return cls(workshop_id=workshop_id)
+
+    @classmethod
+    def _parse(cls, workshop_id: str, path: Path) -> WorkshopState:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            raise StateFileError(path, workshop_id, "the file is empty")
+        try:
+            raw = json.loads(text)
+        except ValueError as err:
+            raise StateFileError(path, workshop_id, f"the file is not valid JSON ({err})") from None
+        if not isinstance(raw, dict) or "workshop_id" not in raw:
+            raise StateFileError(path, workshop_id, "the file is not a workshop state (no workshop_id)")
+        if raw["workshop_id"] != workshop_id:
+            raise StateFileError(path, workshop_id, f"the file belongs to workshop_id={raw['workshop_id']!r}")
+        try:
+            raw["ledger"] = [LedgerEntry(**entry) for entry in raw.get("ledger") or []]
+            state = cls(**raw)
+        except TypeError as err:
+            raise StateFileError(path, workshop_id, f"the file has fields this version does not know ({err})") from None
+        return state
 
     def save(self) -> Path:
         """Write atomically, so an interrupted cell never leaves half a file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2, sort_keys=True, default=str)
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(asdict(self), handle, indent=2, sort_keys=True, default=str)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)  # atomic on POSIX and Windows (same directory)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return self.path
 
     # ---- values -------------------------------------------------------------------------

@@ -4,7 +4,9 @@
 * after each notebook, the sandbox's state is checked through boto3;
 * 04 is rerun to prove it creates no second job;
 * the committed defaults spend nothing (a separate dry run);
-* ``make workshop``'s runner writes results.json and report.html.
+* ``make workshop``'s runner writes results.json and report.html;
+* 07 cleans up by tags after a partial series with a broken, then deleted, state file, and a
+  run that fails at 03 reports what remains.
 """
 
 from __future__ import annotations
@@ -237,7 +239,8 @@ def test_runner_writes_run_folder(tmp_path):
     results = runner.run_series({"max_examples": 3}, runs_dir=tmp_path, run_id="t", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     saved = json.loads((tmp_path / "latest" / "results.json").read_text())
-    assert saved["backend"] == "sandbox" and saved["cleanup"]["remaining"] == []
+    assert saved["backend"] == "sandbox" and saved["status"] == "ok"
+    assert saved["cleanup"]["audited"] and saved["cleanup"]["remaining"] == []
     assert {"name", "status", "seconds"} <= saved["notebooks"][0].keys()
     html = (tmp_path / "latest" / "report.html").read_text()
     assert "Sandbox numbers" in html and "token_f1" in html
@@ -294,10 +297,61 @@ def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
     free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
     # Claude 3 Haiku needs at least 32 training records per job: the replay trains FT-N with N = 32.
+    # base and FT-N need no synthetic pairs, so the run does not ask 03's teacher for any.
     results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3,
-                                 "arms": "base,ft_n", "n_originals": 32},
+                                 "arms": "base,ft_n", "n_originals": 32, "use_synthetic": False},
                                 runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]
     assert models_seen == ["Anthropic Claude 3 Haiku (base model)", "Anthropic Claude 3 Haiku (FT-N)"]
     assert results["cleanup"]["remaining"] == []
+
+
+def ours_in_sandbox(workshop_id: str) -> list[str]:
+    """Buckets, roles, policies, models, deployments and throughputs named for this workshop."""
+    c = clients()
+    names = [b["Name"] for b in c["s3"].list_buckets()["Buckets"]]
+    names += [m["modelName"] for m in c["bedrock"].list_custom_models()["modelSummaries"]]
+    names += [d["customModelDeploymentName"] for d in
+              c["bedrock"].list_custom_model_deployments()["modelDeploymentSummaries"]]
+    names += [p["provisionedModelName"] for p in
+              c["bedrock"].list_provisioned_model_throughputs()["provisionedModelSummaries"]]
+    names += [r["RoleName"] for r in c["iam"].list_roles()["Roles"]]
+    names += [p["PolicyName"] for p in c["iam"].list_policies(Scope="Local")["Policies"]]
+    return [n for n in names if n.startswith((f"bedrock-ws-{workshop_id}-", f"AmazonBedrockWorkshop-{workshop_id}-"))]
+
+
+def test_cleanup_by_tags_after_a_partial_series_and_a_broken_state_file(sandbox_env, tmp_path):
+    """01 only, then the state file is truncated: 03 and 04 stop with one clear message (not a
+    JSONDecodeError); with the file then deleted, 07 finds everything by its tags and deletes it,
+    and a second 07 is a clean no-op."""
+    workshop = "partial"
+    execute(NOTEBOOKS[0], tmp_path, {"workshop_id": workshop})
+    assert len(ours_in_sandbox(workshop)) == 3  # bucket, role, its policy
+    path = WorkshopState.load(workshop).path
+    path.write_text(path.read_text()[:60])
+    for notebook in (NOTEBOOKS[2], NOTEBOOKS[3]):
+        with pytest.raises(pm.PapermillExecutionError) as failure:
+            execute(notebook, tmp_path, {"workshop_id": workshop})
+        assert failure.value.ename == "StateFileError", failure.value.ename
+        assert str(path) in failure.value.evalue and "07_cleanup" in failure.value.evalue
+    path.unlink()
+    params = {"workshop_id": workshop, "poll_seconds": 0.2}
+    recorded = execute(NOTEBOOKS[6], tmp_path, params)
+    assert recorded["cleanup_status"] == "done" and recorded["cleanup_remaining"] == []
+    assert ours_in_sandbox(workshop) == []
+    again = execute(NOTEBOOKS[6], tmp_path, params)
+    assert again["cleanup_status"] == "nothing to delete" and again["cleanup_remaining"] == []
+
+
+def test_a_run_failing_at_03_reports_what_remains(tmp_path):
+    """The runner audits (read-only) when 07 never ran, and says the run is not ok."""
+    results = runner.run_series({"workshop_id": "fail03"}, notebooks=[NOTEBOOKS[0], NOTEBOOKS[2]],
+                                runs_dir=tmp_path, run_id="f", log=lambda *_: None)
+    assert [nb["status"] for nb in results["notebooks"]] == ["ok", "failed"] and results["status"] == "failed"
+    assert "02_data_preparation" in results["notebooks"][1]["detail"]  # 03 without 02: the message names the fix
+    truth = results["cleanup"]
+    assert truth["audited"] and truth["by"].startswith("runner")
+    assert sorted(line.split(":")[0] for line in truth["remaining"]) == ["iam-policy", "iam-role", "s3-bucket"]
+    html = (tmp_path / "f" / "report.html").read_text()
+    assert "Nothing billable remains" not in html and "3 resource(s) remain" in html

@@ -247,3 +247,13 @@ def test_a_refused_create_fails_that_arm_only():
     done = arms.run_arms(three_jobs(), quota=2, poll_s=0, client=bedrock, log=lines.append, sleep=lambda s: None)
     assert [j.status for j in done] == ["Failed", "Completed", "Completed"]
     assert "refused: bad role" in done[0].failure_message and done[0].job_arn is None
+
+
+def test_ft_n_3n_is_dropped_only_when_not_asked_for_by_name(capsys):
+    from utils.arms import without_missing_synthetic
+
+    chosen = ["base", "ft_n", "ft_4n", "ft_n_3n"]
+    assert without_missing_synthetic(chosen, [], "all") == ["base", "ft_n", "ft_4n"]
+    assert "ft_n_3n dropped" in capsys.readouterr().out
+    assert without_missing_synthetic(chosen, [{"x": 1}], "all") == chosen
+    assert without_missing_synthetic(["ft_n_3n"], [], "ft_n_3n") == ["ft_n_3n"]  # build_arm_data refuses it later

@@ -120,9 +120,11 @@ def test_caller_policy_lists_exactly_the_series_bedrock_actions():
         "bedrock:CreateModelInvocationJob", "bedrock:GetModelInvocationJob", "bedrock:ListModelInvocationJobs",
         "bedrock:StopModelInvocationJob",
         "bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob", "bedrock:ListEvaluationJobs",
-        "bedrock:CreateModelImportJob", "bedrock:GetModelImportJob", "bedrock:ListModelImportJobs",
-        "bedrock:GetImportedModel", "bedrock:ListImportedModels", "bedrock:DeleteImportedModel",
-        "bedrock:InvokeModel", "bedrock:TagResource", "bedrock:UntagResource", "bedrock:ListTagsForResource",
+        "bedrock:StopEvaluationJob", "bedrock:BatchDeleteEvaluationJob",
+        "bedrock:ListImportedModels", "bedrock:GetImportedModel", "bedrock:DeleteImportedModel",
+        "bedrock:ListModelImportJobs", "bedrock:CreateModelImportJob", "bedrock:GetModelImportJob",
+        "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:TagResource",
+        "bedrock:UntagResource", "bedrock:ListTagsForResource",
     }
     assert not any("*" in a for a in iam.policy_actions(render("notebook-caller")))
 

@@ -562,6 +562,25 @@ def test_permission_probes_follow_the_plan():
     assert ("bedrock:InvokeModel", "arn:aws:bedrock:us-west-2:123456789012:inference-profile/us.preflight") in probes
 
 
+@pytest.mark.parametrize(("student", "region", "judges"), [
+    ("", "us-east-1", False), ("llama3-1-8b", "us-west-2", True)])
+def test_the_caller_policy_allows_every_probe_in_its_request_context(student, region, judges):
+    """The simulation sends each probe's condition keys; without them the policy's conditioned
+    statements (boundary on CreateRole, tags on stops and deletes) would deny the series' calls."""
+    from utils import iam
+    from utils.sandbox import conditions
+    from utils.sandbox.iam_simulate import decide
+
+    account = "123456789012"
+    caller = f"arn:aws:iam::{account}:role/Notebook"
+    policy = iam.caller_policy(region, account, caller)
+    plan = preflight.plan_run("current", student=student, use_judges=judges)
+    for action, resource in preflight.series_action_probes(region, account, plan.student, plan):
+        context = conditions.context(preflight.probe_context(action, account, region))
+        assert decide([policy], action, resource, context) == "allowed", (action, resource)
+    assert decide([policy], "iam:CreateRole", f"arn:aws:iam::{account}:role/{iam.ROLE_NAME_PREFIX}x", {}) != "allowed"
+
+
 @pytest.mark.parametrize(("message", "provider", "present", "absent"), [
     ("Model access is denied due to IAM user or service role is not authorized to perform the required AWS "
      "Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this "

@@ -112,3 +112,87 @@ def test_a_kernels_own_output_goes_to_its_log_not_the_console(tmp_path, capfd):
     assert "kernel process line" in log.read_text()
     err = capfd.readouterr().err
     assert "kernel process line" not in err and "without encryption" not in err
+
+
+def test_sweep_grid_is_checked_and_runs_04_once_per_point(tmp_path, monkeypatch):
+    import json
+    from pathlib import Path
+
+    import papermill as pm
+
+    from utils import report
+
+    declared = runner.declared_parameters(runner.NOTEBOOK_DIR / "04_fine_tuning.ipynb")
+    grid, points = runner.parse_sweep("learning_rate=1e-5,2e-5 epochs=1,2", declared)
+    assert grid == {"learning_rate": [1e-5, 2e-5], "epochs": [1, 2]} and len(points) == 4
+    assert points[1] == {"learning_rate": 1e-5, "epochs": 2}
+    for bad, message in (("epochs=1.5", "epochs: int"), ("colour=1,2", "not a parameter of 04"),
+                         ("epochs=1,,2", "empty value"), ("epochs=" + ",".join("12345") + " batch_size=1,2,4", "more than 12")):
+        with pytest.raises(SystemExit, match=message):
+            runner.parse_sweep(bad, declared)
+
+    calls = []
+
+    def execute(source, output, parameters, **kw):  # stands in for papermill: records what each run gets
+        calls.append((Path(source).stem, Path(output).name, parameters))
+        loss = 3 - parameters.get("learning_rate", 0) * 1e5 - parameters.get("epochs", 0) * 0.1
+        arms = {"ft_n": {"status": "Completed", "records": 25, "final_training_loss": loss - 1, "best_validation_loss": loss}}
+        outputs = [{"output_type": "display_data", "data": {report.RECORD_MIME: {"name": "arms", "value": arms}}}]
+        Path(output).write_text(json.dumps({"cells": [{"outputs": outputs if "04_" in source else []}]}))
+
+    monkeypatch.setattr(pm, "execute_notebook", execute)
+    results = runner.run_series({}, backend="aws", runs_dir=tmp_path, run_id="s", log=lambda _: None,
+                                sweep="learning_rate=1e-5,2e-5 epochs=1,2")
+    assert [c[0] for c in calls] == ["01_permissions", "02_data_preparation", "03_synthetic_data"] + ["04_fine_tuning"] * 4 + ["07_cleanup"]
+    assert [c[2]["epochs"] for c in calls if c[0] == "04_fine_tuning"] == [1, 2, 1, 2]
+    assert all(c[2]["arms"] == "ft_n" and c[2]["use_synthetic"] is False for c in calls if c[0] == "04_fine_tuning")
+    assert calls[3][1] == "04_fine_tuning.sweep-1.ipynb"
+    sweep = json.loads((tmp_path / "s" / "results.json").read_text())["sweep"]
+    assert len(sweep["rows"]) == 4 and sweep["best"] == {**points[3], "arm": "ft_n", "status": "Completed", "records": 25,
+                                                         "final_training_loss": pytest.approx(-0.2), "best_validation_loss": pytest.approx(0.8)}
+    html = (tmp_path / "s" / "report.html").read_text()
+    assert "Hyperparameter sweep" in html and 'alt="sweep: best validation loss"' in html and "★" in html
+    assert "best validation loss: 0.8 at learning_rate=2e-05 epochs=2 (ft_n)" in report.sweep_text(results["sweep"])
+def test_unknown_names_get_a_suggestion_and_no_run_folder(tmp_path):
+    with pytest.raises(SystemExit, match=r"'epoch' \(did you mean 'epochs'\?\)"):
+        runner.check_declared({"epoch": 1}, DECLARED)
+    with pytest.raises(SystemExit, match="workshop_id 'Team A' is not valid"):
+        runner.check_declared({"workshop_id": "Team A"}, DECLARED)
+    with pytest.raises(SystemExit, match="did you mean 'epochs'"):
+        runner.run_series({"epoch": 1}, runs_dir=tmp_path, run_id="x", log=lambda *_: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_statuses_tell_the_truth():
+    recorded = {"step_training": {"asked": True, "done": False, "detail": "no customization job created"},
+                "step_deployment": {"asked": False, "done": False, "detail": "not asked"},
+                "step_synthetic": {"asked": True, "done": True, "detail": "12 pairs"}}
+    assert runner.skipped_steps(recorded) == ["training: no customization job created"]
+    ok, skipped, failed = ({"status": s} for s in ("ok", "skipped-step", "failed"))
+    assert runner.series_status([ok] * 7, 7) == "ok"
+    assert runner.series_status([ok, skipped, ok], 3) == "skipped-step"
+    assert runner.series_status([ok, failed], 7) == "failed"
+    assert runner.series_status([ok] * 3, 7) == "incomplete"
+    assert {runner.EXIT_CODES[s] for s in ("skipped-step", "failed", "incomplete")}.isdisjoint({0})
+
+
+def test_error_line_is_the_exception_line():
+    class Papermill(Exception):
+        ename, evalue = "StateFileError", "Workshop state file /x.json is unusable: empty.\nmore"
+
+    assert runner.error_line(Papermill("long traceback")) == "StateFileError: Workshop state file /x.json is unusable: empty."
+    assert runner.error_line(ValueError("bad")) == "ValueError: bad"
+
+
+def test_the_report_claims_a_clean_account_only_after_an_audit():
+    from utils import report
+
+    def cleanup_html(truth):
+        page = report.render_html({"run_id": "r", "backend": "sandbox", "notebooks": [], "cleanup": truth})
+        return page.split("<h2>Cleanup</h2>", 1)[1]
+
+    assert "Nothing billable remains" in cleanup_html({"audited": True, "by": "07_cleanup", "remaining": []})
+    not_run = cleanup_html({"audited": False, "remaining": []})
+    assert "Nothing billable remains" not in not_run and "Not audited" in not_run
+    left = cleanup_html({"audited": True, "by": "runner", "remaining": ["s3-bucket: b"]})
+    assert "1 resource(s) remain" in left and "s3-bucket: b" in left

@@ -309,14 +309,14 @@ def test_create_job_synchronous_rejections(sandbox: Env, over: dict, fragment: s
 
 
 def test_async_failures(sandbox: Env) -> None:
-    missing_role = "arn:aws:iam::123456789012:role/AmazonBedrockNoSuchRole"
-    job = run_job(sandbox, role=missing_role)
-    assert job["status"] == "Failed" and job["failureMessage"].startswith("Could not assume provided IAM role")
-    assert "endTime" in job and "trainingMetrics" not in job and "outputModelArn" not in job
-    assert job["statusDetails"]["validationDetails"]["status"] == "Failed"
-    job = run_job(sandbox, role=sandbox.role(trust=False))
-    assert job["failureMessage"].startswith("Could not assume provided IAM role")
+    # A role Bedrock cannot assume is refused by the create call (utils/sandbox/bedrock/access.py).
+    for role in ("arn:aws:iam::123456789012:role/AmazonBedrockNoSuchRole", sandbox.role(trust=False)):
+        with pytest.raises(ClientError) as exc:
+            sandbox.client("bedrock").create_model_customization_job(**job_kwargs(sandbox, role=role))
+        assert code(exc) == "ValidationException" and message(exc) == "Could not assume provided IAM role."
     job = run_job(sandbox, role=sandbox.role(s3=False))
+    assert job["status"] == "Failed" and "endTime" in job and "trainingMetrics" not in job
+    assert "outputModelArn" not in job and job["statusDetails"]["validationDetails"]["status"] == "Failed"
     assert job["failureMessage"].startswith("Could not validate GetObject permissions to access Amazon S3 bucket:")
     assert job["failureMessage"].endswith("at key data/train.jsonl")
     job = run_job(sandbox, role=sandbox.role(write=False))

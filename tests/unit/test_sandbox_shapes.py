@@ -99,7 +99,7 @@ def test_every_operation_matches_botocore_output_shapes(sandbox: Env, monkeypatc
     # A failed job and a stopped job.
     failed = call(
         east, "create_model_customization_job", jobName=unique("shape"), customModelName=unique("shape"),
-        roleArn="arn:aws:iam::123456789012:role/NoSuchRole", baseModelIdentifier="amazon.nova-lite-v1:0:300k",
+        roleArn=sandbox.role(s3=False), baseModelIdentifier="amazon.nova-lite-v1:0:300k",
         trainingDataConfig={"s3Uri": train}, outputDataConfig={"s3Uri": f"s3://{bucket}/out/"},
     )["jobArn"]
     wait_for(lambda: east.get_model_customization_job(jobIdentifier=failed), "status", ("Failed",))

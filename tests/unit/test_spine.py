@@ -162,7 +162,7 @@ def test_record_and_collect_roundtrip(tmp_path):
 def test_report_html_marks_sandbox_numbers():
     results = {"run_id": "r", "backend": "sandbox", "notebooks": [{"name": "01", "status": "ok", "seconds": 1.0}],
                "metrics": {"evaluation_scores": {"columns": ["model", "token_f1"], "data": [["m", 50.0]]}},
-               "cleanup": {"remaining": []}}
+               "cleanup": {"audited": True, "by": "07_cleanup", "remaining": []}}
     page = report.render_html(results)
     notice = html.escape(report.SANDBOX_NOTICE)
     assert notice in page and "Nothing billable remains" in page

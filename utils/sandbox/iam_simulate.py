@@ -1,25 +1,28 @@
 """``iam:SimulatePrincipalPolicy`` for the sandbox (moto's server answers it with an HTTP 500).
 
-Preflight asks IAM whether the caller may perform the series' actions. This
-handler evaluates the principal's inline and attached managed policies with moto's own
-policy evaluator (``moto.iam.access_control.IAMPolicy``): ``allowed`` when a statement
-allows the action on the resource and none denies it, ``explicitDeny`` when one denies
-it, else ``implicitDeny``. Condition keys and SCPs are not evaluated (documented in
-README.md). moto's statement matcher is corrected in three places: ``NotResource`` is
-honoured (moto treats a statement without ``Resource`` as matching everything), IAM
-wildcards are ``*`` and ``?`` only (moto builds a regex, so ``.`` or ``[`` were special),
-and action names match case-insensitively. :func:`decide` is also what the control
-plane uses for a customization job's S3 checks, through the same backend accessor. An unknown principal answers ``NoSuchEntity``, as IAM does; the sandbox's
-default caller (moto's ``user/moto``) is one, so preflight reports "could not check".
+Preflight asks IAM whether the caller may perform the series' actions. This handler
+evaluates the principal's inline and attached managed policies: ``allowed`` when a
+statement allows the action on the resource and none denies it, ``explicitDeny`` when one
+denies it, else ``implicitDeny``. Statements are matched here, not by moto: ``NotAction`` and
+``NotResource`` are honoured, IAM wildcards are ``*`` and ``?`` only (``.`` and ``[`` are
+literal), action names match case-insensitively, and ``Condition`` blocks are evaluated
+(:mod:`utils.sandbox.conditions`) against the request's ``ContextEntries``; a key the request
+does not supply is reported in ``MissingContextValues`` and evaluated as absent, as IAM's
+simulator does. SCPs are not evaluated. moto is used only to read a managed policy's default
+version. :func:`decide` also serves the service-role trust and S3 checks (``bedrock/access.py``)
+and the caller-permission mode (``caller.py``). An unknown principal answers ``NoSuchEntity``, as IAM
+does; the sandbox's default caller (moto's ``user/moto``) is one, so preflight reports
+"could not check". A principal's permissions boundary limits its decisions.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
+
+from utils.sandbox import conditions
 
 ACTION = "SimulatePrincipalPolicy"
 _NS = "https://iam.amazonaws.com/doc/2010-05-08/"
@@ -64,67 +67,122 @@ def _principal_policies(arn: str) -> list[Any]:
     return entity_policies(entity)
 
 
+def _principal_boundary(arn: str) -> list[Any] | None:
+    """The permissions boundary policy of a role or user ARN, or ``None`` when it has none."""
+    backend = iam_backend()
+    kind, _, name = arn.split(":", 5)[-1].partition("/")
+    name = name.rsplit("/", 1)[-1]
+    entity = backend.get_role(name) if kind == "role" else backend.get_user(name)
+    boundary = getattr(entity, "permissions_boundary_arn", None) or getattr(entity, "permissions_boundary", None)
+    if not boundary:
+        return None
+    try:
+        return [backend.get_policy(boundary)]
+    except Exception:  # noqa: BLE001 - a boundary that no longer exists allows nothing
+        return []
+
+
 def _glob(pattern: str, value: str, *, fold: bool) -> bool:
     """IAM wildcard match: ``*`` any run, ``?`` one character, everything else literal."""
-    regex = ".*".join(".".join(re.escape(part) for part in chunk.split("?")) for chunk in pattern.split("*"))
-    return re.fullmatch(regex, value, flags=re.IGNORECASE | re.DOTALL if fold else re.DOTALL) is not None
+    return conditions.glob(pattern, value, fold=fold)
 
 
-def _statement_class() -> Any:
-    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-
-    class Statement(IAMPolicyStatement):  # type: ignore[misc]
-        def _check_element_matches(self, statement_element: Any, value: str) -> bool:
-            patterns = self._statement[statement_element]
-            patterns = patterns if isinstance(patterns, list) else [patterns]
-            fold = statement_element in ("Action", "NotAction")
-            return any(_glob(str(p), value, fold=fold) for p in patterns)
-
-        def _check_conditions(self, incoming_condition_values: Any) -> bool:
-            return True  # conditions are not evaluated (README)
-
-        def is_action_permitted(self, action: str, resource: str = "*", principal: Any = None,
-                                incoming_condition_values: Any = None) -> Any:
-            if "NotResource" in self._statement:
-                if self._check_element_matches("NotResource", resource):
-                    return PermissionResult.NEUTRAL
-                rest = {k: v for k, v in self._statement.items() if k != "NotResource"}
-                return Statement({**rest, "Resource": "*"}).is_action_permitted(
-                    action, resource, principal, incoming_condition_values)
-            return super().is_action_permitted(action, resource, principal, incoming_condition_values)
-
-    return Statement
+def _listed(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
 def _document(policy: Any) -> dict[str, Any]:
-    """The JSON document of an inline policy string or a moto ManagedPolicy (default version)."""
+    """The JSON document of a policy: a dict, an inline policy string (maybe URL-encoded) or a
+    moto ManagedPolicy (its default version, by moto's own selection)."""
+    if isinstance(policy, dict):
+        return policy
     from moto.iam.access_control import IAMPolicy
 
     if isinstance(policy, str) and policy[:3].upper() == "%7B":
         from urllib.parse import unquote
 
         policy = unquote(policy)
-    return IAMPolicy(policy)._policy_json  # moto's own document selection (default version)
+    return IAMPolicy(policy)._policy_json
 
 
-def decide(policies: list[Any], action: str, resource: str) -> str:
-    """IAM's evaluation logic without conditions: explicit deny > allow > implicit deny."""
-    from moto.iam.access_control import PermissionResult
+def statements(policy: Any) -> list[dict[str, Any]]:
+    """The statements of one policy (empty for an unreadable one: it grants nothing)."""
+    try:
+        doc = _document(policy)
+    except (ValueError, KeyError, StopIteration, TypeError):
+        return []
+    found = doc.get("Statement", []) if isinstance(doc, dict) else []
+    return [st for st in (found if isinstance(found, list) else [found]) if isinstance(st, dict)]
 
-    statement = _statement_class()
-    results = []
+
+def _element(st: dict[str, Any], name: str, value: str, *, fold: bool) -> bool | None:
+    """``True``/``False`` when the statement has ``name`` or ``Not<name>``; ``None`` when neither."""
+    if name in st:
+        return any(_glob(p, value, fold=fold) for p in _listed(st[name]))
+    if f"Not{name}" in st:
+        return not any(_glob(p, value, fold=fold) for p in _listed(st[f"Not{name}"]))
+    return None
+
+
+def statement_applies(st: dict[str, Any], action: str, resource: str,
+                      context: conditions.Context | None) -> bool:
+    """Action/NotAction, Resource/NotResource and (unless ``context`` is ``None``) Condition.
+
+    A statement without Resource or NotResource (a trust policy's) matches every resource."""
+    if not _element(st, "Action", action, fold=True):
+        return False
+    if _element(st, "Resource", resource, fold=False) is False:
+        return False
+    return context is None or conditions.matches(st.get("Condition"), context)
+
+
+def decide(policies: list[Any], action: str, resource: str,
+           context: conditions.Context | None = None) -> str:
+    """IAM's evaluation logic: explicit deny > allow > implicit deny.
+
+    ``context`` is the request context (``conditions.context``); with ``None`` conditions are
+    ignored, as this sandbox did before it evaluated them (kept for callers with no context)."""
+    allowed = False
     for policy in policies:
-        try:
-            doc = _document(policy)
-        except (ValueError, KeyError, StopIteration):
-            continue  # an unreadable policy grants nothing
-        statements = doc.get("Statement", [])
-        for st in statements if isinstance(statements, list) else [statements]:
-            if isinstance(st, dict):
-                results.append(statement(st).is_action_permitted(action, resource))
-    if PermissionResult.DENIED in results:
-        return "explicitDeny"
-    return "allowed" if PermissionResult.PERMITTED in results else "implicitDeny"
+        for st in statements(policy):
+            if not statement_applies(st, action, resource, context):
+                continue
+            if st.get("Effect") == "Deny":
+                return "explicitDeny"
+            allowed = allowed or st.get("Effect") == "Allow"
+    return "allowed" if allowed else "implicitDeny"
+
+
+def missing_context(policies: list[Any], action: str, resource: str, context: conditions.Context) -> list[str]:
+    """Condition keys of the statements that match action and resource, absent from ``context``."""
+    missing: list[str] = []
+    for policy in policies:
+        for st in statements(policy):
+            if statement_applies(st, action, resource, None):
+                missing += [k for k in conditions.keys(st.get("Condition")) if k.lower() not in context
+                            and k not in missing]
+    return missing
+
+
+def _decision(policies: list[Any], boundary: list[Any] | None, action: str, resource: str,
+              context: conditions.Context) -> str:
+    """The identity policies' decision, limited by the permissions boundary when there is one
+    (an action the boundary does not allow is an implicit deny; one it denies, an explicit deny)."""
+    decision = decide(policies, action, resource, context)
+    if boundary is None or decision != "allowed":
+        return decision
+    return decide(boundary, action, resource, context)
+
+
+def _context_entries(params: dict[str, list[str]]) -> conditions.Context:
+    """``ContextEntries.member.N.ContextKeyName`` / ``.ContextKeyValues.member.M``."""
+    out: conditions.Context = {}
+    index = 1
+    while f"ContextEntries.member.{index}.ContextKeyName" in params:
+        name = params[f"ContextEntries.member.{index}.ContextKeyName"][0]
+        out[name.lower()] = _members(params, f"ContextEntries.member.{index}.ContextKeyValues")
+        index += 1
+    return out
 
 
 def handle(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -133,10 +191,12 @@ def handle(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     principal = params.get("PolicySourceArn", [""])[0]
     actions = _members(params, "ActionNames")
     resources = _members(params, "ResourceArns") or ["*"]
+    context = _context_entries(params)
     headers = [("Content-Type", "text/xml")]
     request_id = str(uuid.uuid4())
     try:
         policies = _principal_policies(principal)
+        boundary = _principal_boundary(principal)
     except Exception:  # noqa: BLE001 - moto raises its own not-found classes
         error = (
             f'<ErrorResponse xmlns="{_NS}"><Error><Type>Sender</Type><Code>NoSuchEntity</Code>'
@@ -147,8 +207,10 @@ def handle(body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
     members = "".join(
         f"<member><EvalActionName>{escape(action)}</EvalActionName>"
         f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
-        f"<EvalDecision>{decide(policies, action, resource)}</EvalDecision>"
-        "<MatchedStatements/><MissingContextValues/></member>"
+        f"<EvalDecision>{_decision(policies, boundary, action, resource, context)}</EvalDecision>"
+        "<MatchedStatements/><MissingContextValues>"
+        + "".join(f"<member>{escape(k)}</member>" for k in missing_context(policies, action, resource, context))
+        + "</MissingContextValues></member>"
         for action in actions
         for resource in resources
     )

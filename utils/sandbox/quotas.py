@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 SERVICE_CODE = "bedrock"
@@ -220,12 +220,18 @@ def _no_such_service(code: str) -> tuple[int, Headers, bytes]:
     return _error("NoSuchResourceException", f"The request failed because the specified service {code} does not exist.")
 
 
+def _applied(quotas: list[Quota], values: dict[str, float] | None) -> list[Quota]:
+    return [replace(q, value=values[q.code]) if values and q.code in values else q for q in quotas]
+
+
 def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT,
-           faults: Any = None) -> tuple[int, Headers, bytes]:
+           faults: Any = None, applied: dict[str, float] | None = None) -> tuple[int, Headers, bytes]:
     """Answer one Service Quotas request given as a WSGI environ.
 
     ``faults``: the sandbox's fault knobs, whose rpm/tpm the rate quotas report (default:
     the latest :class:`~utils.sandbox.faults.Faults` of this process).
+    ``applied`` overrides the applied value of quotas by code (the sandbox's knobs, e.g. the
+    concurrent job quota); the AWS default values (``GetAWSDefaultServiceQuota``) stay as listed.
     """
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     operation = target.removeprefix(TARGET_PREFIX)
@@ -241,13 +247,14 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT,
             return _error("IllegalArgumentException", "ServiceCode and QuotaCode are required.")
         if service != SERVICE_CODE:
             return _no_such_service(service)
-        quota = next((q for q in all_quotas(region, faults) if q.code == request["QuotaCode"]), None)
+        default = operation == "GetAWSDefaultServiceQuota"
+        listed = all_quotas(region, faults)
+        quota = next((q for q in (listed if default else _applied(listed, applied)) if q.code == request["QuotaCode"]), None)
         if quota is None:
             return _error(
                 "NoSuchResourceException",
                 f"The request failed because the specified quota {request['QuotaCode']} does not exist.",
             )
-        default = operation == "GetAWSDefaultServiceQuota"
         return _ok({"Quota": _shape(quota, region, account, default=default)})
 
     if operation in {"ListServiceQuotas", "ListAWSDefaultServiceQuotas"}:
@@ -265,8 +272,8 @@ def handle(environ: dict[str, Any], *, account: str = DEFAULT_ACCOUNT,
         if not isinstance(token, str) or not token.isdigit() or int(token) > len(listed):
             return _error("InvalidPaginationTokenException", "Invalid pagination token.")
         start = int(token)
-        page = listed[start:start + max_results]
         default = operation == "ListAWSDefaultServiceQuotas"
+        page = (listed if default else _applied(listed, applied))[start:start + max_results]
         payload: dict[str, Any] = {"Quotas": [_shape(q, region, account, default=default) for q in page]}
         if start + max_results < len(listed):
             payload["NextToken"] = str(start + max_results)

@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from utils.sandbox import iam_simulate
+from utils.sandbox import caller, iam_simulate
 from utils.sandbox.control import ApiError, Bedrock, Config
 
 Environ = dict[str, Any]
@@ -43,6 +43,7 @@ ENV_KNOBS = {
     "WORKSHOP_SANDBOX_TIME_SCALE": ("time_scale", float),
     "WORKSHOP_SANDBOX_BATCH_MIN_RECORDS": ("batch_min_records", int),
     "WORKSHOP_SANDBOX_LATENCY_MS": ("latency_ms", float),
+    "WORKSHOP_SANDBOX_CONCURRENT_JOBS": ("concurrent_customization_jobs", int),
 }
 FAULTS_ENV = "WORKSHOP_SANDBOX_FAULTS"  # a profile name ("off"|"realistic") or a JSON object
 
@@ -303,6 +304,7 @@ class SandboxApp:
         apply_moto_shims()
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.bedrock = bedrock or Bedrock(Config())
+        self.caller = caller.CallerGate(self.bedrock)
         self.started = time.time()
         try:
             from utils.sandbox import quotas  # optional module
@@ -316,10 +318,16 @@ class SandboxApp:
         if path.startswith("/_sandbox/"):
             return self.admin(environ, start_response, path[len("/_sandbox/"):])
         scope = credential_scope(environ)
+        if scope is not None and (intercepted := self.caller.gate(environ, scope)) is not None:
+            status, headers, body = intercepted  # caller-permission mode (utils/sandbox/caller.py)
+            start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+            return [body]
         if scope is not None and scope[1] == "bedrock":
             return self.handle_bedrock(environ, start_response, scope[0])
         if scope is not None and scope[1] == "servicequotas" and self.quotas is not None:
-            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults)
+            # The applied value of the job quota is the knob the customization jobs enforce.
+            applied = {self.quotas.CONCURRENT_CUSTOMIZATION_JOBS: self.bedrock.config.concurrent_customization_jobs}
+            status, headers, body = self.quotas.handle(environ, faults=self.bedrock.faults, applied=applied)
             start_response(f"{status} {_REASONS.get(status, 'OK')}", list(headers))
             return [body]
         if scope is not None and scope[1] == "iam":

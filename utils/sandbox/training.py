@@ -29,8 +29,10 @@ curves move in the direction a real job would. The model (all symbols are per jo
   loss grows by ``L0 * ln(s) * t / T`` (the run diverges). No loss exceeds
   ``ln(128000)``, the loss of a uniform guess over a Llama-3-sized vocabulary.
 * Early stopping (families with ``earlyStoppingThreshold``/``earlyStoppingPatience``,
-  i.e. Claude and Cohere): training stops at the evaluation where the validation loss
-  has not improved by more than the threshold for ``patience`` evaluations in a row.
+  i.e. Claude and Cohere; the family's defaults unless set): at each epoch's end, that
+  epoch's validation loss (its last evaluation) is judged as
+  :func:`utils.customization.early_stopping` does; after ``patience`` epochs in a row
+  without an improvement larger than the threshold, training stops there.
 
 All noise comes from ``random.Random(seed)``, the seed being a hash of the job's
 data and hyperparameters, so the same job always gives the same curves.
@@ -151,6 +153,19 @@ def planned_steps(family: str, records: int, hyperparameters: dict[str, str]) ->
     return math.ceil(max(1, records) / batch) * epochs
 
 
+def patience_exhausted(epoch_losses: list[float], threshold: float, patience: int) -> bool:
+    """Whether the last ``patience`` epochs all failed to improve: the rule of
+    :func:`utils.customization.early_stopping` (an epoch improves when the lowest loss of all
+    earlier epochs minus its loss exceeds ``threshold``; the first epoch always improves),
+    checked once per epoch so training stops at the first epoch it holds."""
+    if len(epoch_losses) <= patience:
+        return False
+    for k in range(len(epoch_losses) - patience, len(epoch_losses)):
+        if round(min(epoch_losses[:k]) - epoch_losses[k], 12) > threshold:
+            return False
+    return True
+
+
 def simulate(inputs: TrainingInputs) -> TrainingResult:
     """The training and validation curves of one job (see the module docstring)."""
     hp = effective_hyperparameters(inputs.family, inputs.hyperparameters)
@@ -182,6 +197,7 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
 
     threshold = hp.get("earlyStoppingThreshold")
     patience = int(hp["earlyStoppingPatience"]) if "earlyStoppingPatience" in hp else None
+    epoch_losses: list[float] = []
     eval_every = max(1, math.ceil(steps_per_epoch / EVALUATIONS_PER_EPOCH))
 
     rng = random.Random(inputs.seed)
@@ -190,8 +206,6 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
         learning_rate_factor=rho, diverged=instability > 1,
     )
     progress = 0.0
-    best = math.inf
-    stale = 0
     for step in range(total):
         epoch = step // steps_per_epoch
         rho_t = rho * min(1.0, (step + 1) / (warmup + 1))
@@ -214,12 +228,11 @@ def simulate(inputs: TrainingInputs) -> TrainingResult:
             val_sigma = val_loss * 0.02 / math.sqrt(max(1.0, n_val / 10.0)) * noise_gain
             val_loss = min(MAX_LOSS, max(0.01, val_loss + rng.gauss(0.0, val_sigma)))
             result.validation_rows.append((step, epoch, round(val_loss, 6), round(math.exp(val_loss), 6)))
-            if threshold is not None and patience is not None:
-                if val_loss < best - threshold:
-                    best, stale = val_loss, 0
-                else:
-                    stale += 1
-                    if stale >= patience and not last:
-                        result.stopped_early = True
-                        break
+        epoch_end = (step + 1) % steps_per_epoch == 0
+        if n_val and epoch_end and threshold is not None and patience is not None:
+            loss = result.validation_rows[-1][2]  # the epoch's last evaluation, as written to the CSV
+            epoch_losses.append(loss)
+            if not last and patience_exhausted(epoch_losses, threshold, patience):
+                result.stopped_early = True
+                break
     return result

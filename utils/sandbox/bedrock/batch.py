@@ -96,9 +96,13 @@ class Batch(Family):
         if self.store.batch_jobs.named(region, p["jobName"]):
             raise conflict(f"A model invocation job named {p['jobName']} already exists.")
         job_id = new_id()
+        job_arn = self.arn(region, f"model-invocation-job/{job_id}")
+        refusal = self.access.refusal(p["roleArn"], job_arn)
+        if refusal:
+            raise validation(refusal)
         now = time.time()
         job = self.store.batch_jobs.add(InvocationJob(
-            arn=self.arn(region, f"model-invocation-job/{job_id}"), job_id=job_id,
+            arn=job_arn, job_id=job_id,
             name=p["jobName"], region=region, model_id=p["modelId"], role_arn=p["roleArn"],
             input_config=p["inputDataConfig"], output_config=p["outputDataConfig"],
             submitted=now, modified=now, scale=self.config.time_scale,
@@ -180,7 +184,7 @@ class Batch(Family):
         return [f"s3://{bucket}/{k}" for k in self.moto.list_keys(bucket, prefix) if k.endswith(".jsonl")]
 
     def _validate(self, job: InvocationJob) -> str | None:
-        role, message = self.access.check_role(job.role_arn)
+        role, message = self.access.check_role(job.role_arn, job.arn)
         if message:
             return message
         files = self._inputs(job)

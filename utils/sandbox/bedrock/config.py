@@ -19,6 +19,9 @@ class Config:
     # How long a clientRequestToken is remembered: for the sandbox's life ("remember"), or
     # until its resource is deleted ("forget_on_delete"). AWS does not document the lifetime.
     idempotency_tokens: str = "remember"
+    # Concurrent model customization jobs per account and Region (Service Quotas L-0406044C). 2 is
+    # our assumption: AWS's quota page lists the quota, the default we could not confirm.
+    concurrent_customization_jobs: int = 2
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -27,6 +30,7 @@ class Config:
             "batch_min_records": self.batch_min_records,
             "legacy_models": dict(self.legacy_models),
             "idempotency_tokens": self.idempotency_tokens,
+            "concurrent_customization_jobs": self.concurrent_customization_jobs,
         }
 
 

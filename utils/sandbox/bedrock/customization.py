@@ -20,7 +20,7 @@ from utils.sandbox import training
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock import training_data as data
 from utils.sandbox.bedrock.custom_models import CustomModel
-from utils.sandbox.bedrock.errors import conflict, failure_message, log_internal, validation
+from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
 from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, split_s3, tag_dict
 from utils.sandbox.catalog import INVALID_MODEL_IDENTIFIER, FoundationModel
@@ -255,6 +255,23 @@ class Customization(Family):
                     f"Valid range for {base.model_id}: [{_num(hp.minimum)}, {_num(hp.maximum)}]."
                 )
 
+    def _check_job_quota(self, region: str) -> None:
+        """Refuse a job past the concurrent-customization-job quota (L-0406044C, the
+        ``concurrent_customization_jobs`` knob). ServiceQuotaExceededException is modeled for
+        CreateModelCustomizationJob (botocore bedrock service-2.json); the message wording is our
+        assumption (the shape documents "The number of requests exceeds the service quota.
+        Resubmit your request later."). Jobs InProgress or Stopping count; the check runs after
+        the request's validation (uncertain)."""
+        limit = self.config.concurrent_customization_jobs
+        running = sum(j.status in ("InProgress", "Stopping") for j in self.store.jobs.in_region(region))
+        if running >= limit:
+            raise ApiError(
+                "ServiceQuotaExceededException",
+                f"The number of model customization jobs in progress ({running}) has reached the quota for "
+                f"concurrent model customization jobs ({limit}) in this account and Region. Resubmit your "
+                "request later, or request a quota increase (Service Quotas code L-0406044C).",
+            )
+
     # ---- operations -------------------------------------------------------------------------
     @idempotent("jobArn")
     def create_model_customization_job(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -283,9 +300,14 @@ class Customization(Family):
         ):
             raise validation("The provided custom model name is currently in use.")
         job_id = new_id()
+        job_arn = self.arn(region, f"model-customization-job/{base.model_id}/{job_id}")
+        refusal = self.access.refusal(p["roleArn"], job_arn)
+        if refusal:  # a request that can never succeed says so before the quota (order: our assumption)
+            raise validation(refusal)
+        self._check_job_quota(region)
         now = time.time()
         job = jobs.add(CustomizationJob(
-            arn=self.arn(region, f"model-customization-job/{base.model_id}/{job_id}"),
+            arn=job_arn,
             job_id=job_id, name=p["jobName"], region=region, base=base, base_model_arn=base_arn,
             model_name=p["customModelName"], role_arn=p["roleArn"], customization_type=ctype,
             hyperparameters=hyper, training_config=training_config,
@@ -356,7 +378,7 @@ class Customization(Family):
 
     def _prepare(self, job: CustomizationJob) -> str | None:
         """Asynchronous checks, data parsing and the training simulation. Returns a failure message."""
-        role, message = self.access.check_role(job.role_arn)
+        role, message = self.access.check_role(job.role_arn, job.arn)
         if message:
             return message
         train_uri = job.training_config["s3Uri"]

@@ -40,7 +40,7 @@ class Family:
         return self.service.access
 
     def arn(self, region: str, resource: str) -> str:
-        return f"arn:aws:bedrock:{region}:{self.moto.account}:{resource}"
+        return self.service.arn(region, resource)
 
     def forget_tokens_on_delete(self) -> bool:
         return self.config.idempotency_tokens == "forget_on_delete"

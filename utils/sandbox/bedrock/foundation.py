@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from utils.sandbox.bedrock.errors import not_found, validation
@@ -37,13 +38,8 @@ class FoundationModels(Family):
 
     def get_foundation_model_availability(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         model = self._foundation_model(region, p["modelId"])
-        return {
-            "modelId": model.model_id,
-            "agreementAvailability": {"status": "AVAILABLE"},
-            "authorizationStatus": "AUTHORIZED",
-            "entitlementAvailability": "AVAILABLE",
-            "regionAvailability": "AVAILABLE",
-        }
+        with self.store.lock:  # a fresh account's subscriptions (account_access.AccountAccess)
+            return self.service.account_access.availability(model.model_id, time.time())
 
     def list_inference_profiles(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         items = [] if p.get("typeEquals") == "APPLICATION" else self.catalog.profiles(region)

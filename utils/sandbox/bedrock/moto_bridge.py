@@ -7,9 +7,7 @@ credentials. moto is imported lazily, so importing the sandbox does not import m
 
 from __future__ import annotations
 
-import json
 import re
-from fnmatch import fnmatchcase
 from typing import Any
 
 from utils.sandbox.bedrock.errors import S3WriteError
@@ -71,49 +69,6 @@ class MotoBridge:
             return self._iam().get_role(name)
         except Exception:  # noqa: BLE001 - NotFoundException
             return None
-
-    @staticmethod
-    def _document(raw: Any) -> dict[str, Any]:
-        if isinstance(raw, dict):
-            return raw
-        text = str(raw or "")
-        if text.startswith("%7B") or text.startswith("%7b"):
-            from urllib.parse import unquote
-
-            text = unquote(text)
-        try:
-            doc = json.loads(text)
-        except ValueError:
-            return {}
-        return doc if isinstance(doc, dict) else {}
-
-    @staticmethod
-    def _statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
-        statements = doc.get("Statement", [])
-        return [s for s in (statements if isinstance(statements, list) else [statements]) if isinstance(s, dict)]
-
-    def trusts_bedrock(self, role: Any) -> bool:
-        """Whether the role's trust policy lets ``bedrock.amazonaws.com`` assume it."""
-        for st in self._statements(self._document(role.assume_role_policy_document)):
-            if st.get("Effect") != "Allow":
-                continue
-            principal = st.get("Principal", {})
-            services: Any = principal.get("Service", []) if isinstance(principal, dict) else principal
-            services = services if isinstance(services, list) else [services]
-            actions = st.get("Action", [])
-            actions = actions if isinstance(actions, list) else [actions]
-            if ("bedrock.amazonaws.com" in services or "*" in services) and any(
-                fnmatchcase("sts:assumerole", str(a).lower()) for a in actions
-            ):
-                return True
-        return False
-
-    def allows(self, role: Any, action: str, resource: str) -> bool:
-        """IAM evaluation of the role's inline and attached policies (``iam_simulate.decide``:
-        explicit deny > allow > implicit deny; Action/NotAction, Resource/NotResource; no conditions)."""
-        from utils.sandbox.iam_simulate import decide, entity_policies
-
-        return decide(entity_policies(role), action, resource) == "allowed"
 
     def reset(self) -> None:
         from moto.moto_api._internal.models import moto_api_backend

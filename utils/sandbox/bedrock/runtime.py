@@ -137,6 +137,12 @@ class Runtime(Family):
         from utils.sandbox.faults import Fault
 
         target = self.service.resolve_runtime(region, model_id)
+        if faults and target.behaviour.kind == "base":  # a runtime call (batch records pass faults=False)
+            with self.store.lock:  # a fresh account's model access (account_access.AccountAccess)
+                denied = self.service.account_access.invoke_denied(
+                    target.model_name, time.time(), self.config.time_scale)
+            if denied:
+                raise ApiError("AccessDeniedException", denied, 403)
         try:
             if converse:
                 payload = request if isinstance(request, dict) else json.loads(request or b"{}")

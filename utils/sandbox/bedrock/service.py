@@ -17,6 +17,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from utils.sandbox import account_access
 from utils.sandbox.bedrock.access import Access
 from utils.sandbox.bedrock.batch import Batch
 from utils.sandbox.bedrock.config import Config, idempotency_knob, legacy_knob
@@ -47,6 +48,8 @@ class Bedrock:
         self.access = Access(self.moto)
         self.faults = Faults()
         self.catalog = Catalog(self.config.catalog, self.config.legacy_models)
+        # Model access on a fresh account and the caller-permission knobs (account_access.py).
+        self.account_access = account_access.AccountAccess()
         self.store = Store()
         self.foundation = FoundationModels(self)
         self.customization = Customization(self)
@@ -76,12 +79,17 @@ class Bedrock:
     def tags(self) -> dict[str, dict[str, str]]:
         return self.store.tags
 
+    def arn(self, region: str, resource: str) -> str:
+        """The ARN of a Bedrock resource of this account (``resource`` = ``type/id``)."""
+        return f"arn:aws:bedrock:{region}:{self.account}:{resource}"
+
     # ---- admin --------------------------------------------------------------------------------
     def reset(self) -> None:
         with self.lock:
             self.store.clear()
             self.faults.reset()
             self.moto.reset()
+            self.account_access.reset()
 
     def configure(self, knobs: dict[str, Any]) -> dict[str, Any]:
         """Apply admin knobs; unknown keys or bad values raise ``ValueError`` and change nothing.
@@ -94,6 +102,7 @@ class Bedrock:
         with self.lock:
             config = replace(self.config, legacy_models=dict(self.config.legacy_models))
             fault_updates: list[dict[str, Any]] = []
+            access_updates: dict[str, Any] = {}
             for key, value in knobs.items():
                 if key == "catalog":
                     Catalog(str(value))  # ValueError for an unknown catalog
@@ -107,6 +116,10 @@ class Bedrock:
                     config.batch_min_records = max(0, int(value))
                 elif key == "legacy_models":
                     config.legacy_models = legacy_knob(value)
+                elif key == "concurrent_customization_jobs":
+                    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+                        raise ValueError("concurrent_customization_jobs must be a whole number >= 1")
+                    config.concurrent_customization_jobs = int(value)
                 elif key == "idempotency_tokens":
                     config.idempotency_tokens = idempotency_knob(value)
                 elif key == "faults":
@@ -115,6 +128,8 @@ class Bedrock:
                     fault_updates.append({"latency_ms": float(value) * 1000.0})
                 elif key == "latency_ms":
                     fault_updates.append({"latency_ms": value})
+                elif key in account_access.KNOBS:
+                    access_updates[key] = account_access.AccountAccess.validate(key, value)
                 else:
                     raise ValueError(f"unknown sandbox knob {key!r}")
             faults = None
@@ -126,12 +141,13 @@ class Bedrock:
             catalog = Catalog(config.catalog, config.legacy_models)
             # Everything is valid: apply.
             self.config, self.catalog = config, catalog
+            self.account_access.update(access_updates)
             if faults is not None:
                 self.faults.configure(faults.settings())
             return self.settings()
 
     def settings(self) -> dict[str, Any]:
-        return {**self.config.as_dict(), "faults": self.faults.settings()}
+        return {**self.config.as_dict(), **self.account_access.settings(), "faults": self.faults.settings()}
 
     def usage_snapshot(self) -> dict[str, dict[str, int]]:
         """A copy of the per-model usage counters, taken under the lock."""
