@@ -104,6 +104,17 @@ def check_layout(s3_uri: str, *, region: str | None = None, client: Any = None) 
                   sum(sizes[w] for w in weights))
 
 
+def require_role(role_arn: str) -> str:
+    """The import job's service role, or :class:`ImportLayoutError` saying what it needs."""
+    if not role_arn.startswith("arn:aws") or ":role/" not in role_arn:
+        raise ImportLayoutError(
+            f"import_role_arn={role_arn!r}: set it to a role that trusts bedrock.amazonaws.com with aws:SourceArn "
+            "arn:aws:bedrock:<region>:<account>:model-import-job/* and may s3:GetObject/s3:ListBucket the folder "
+            "(https://docs.aws.amazon.com/bedrock/latest/userguide/model-import-iam-role.html). 01's customization "
+            "role trusts customization jobs only.")
+    return role_arn
+
+
 def ensure_import(job_name: str, model_name: str, role_arn: str, s3_uri: str, state: WorkshopState, *,
                   client: Any = None) -> str:
     """Create the import job unless the imported model or the job already exists; returns the job ARN.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.unit.conftest import sandbox_environment
@@ -40,8 +42,22 @@ def test_import_invoke_with_cold_start_retry_then_cleanup_deletes_it(sandbox_env
     account = aws.account_id(REGION)
     bucket = name("imp", f"{account}-{REGION}")
     s3.ensure_bucket(bucket, REGION, tags=tags("imp"))
-    role = iam.ensure_customization_role("imp", bucket, REGION, account)
+    # An import job is assumed with aws:SourceArn = the import job, so 01's customization role (trusted for
+    # model-customization-job/* only) cannot serve; an import role trusts model-import-job/*.
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": account},
+                      "ArnLike": {"aws:SourceArn": f"arn:aws:bedrock:{REGION}:{account}:model-import-job/*"}}}]}
+    client = aws.client("iam", REGION)
+    role = client.create_role(RoleName="AmazonBedrockWorkshop-imp-import", AssumeRolePolicyDocument=json.dumps(trust),
+                              Tags=[{"Key": k, "Value": v} for k, v in tags("imp").items()])["Role"]["Arn"]
+    client.put_role_policy(RoleName="AmazonBedrockWorkshop-imp-import", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                                                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/weights/*"]}]}))
     uri = tiny_model_folder(aws.client("s3", REGION), bucket, "weights/")
+    with pytest.raises(Exception, match="Could not assume"):  # the customization role is refused
+        model_import.ensure_import("bedrock-ws-imp-x", "bedrock-ws-imp-x", iam.ensure_customization_role(
+            "imp", bucket, REGION, account), uri, WorkshopState(workshop_id="imp", region=REGION))
     state = WorkshopState.load("imp")
     state.region = REGION
     model_import.check_layout(uri, region=REGION)
@@ -57,8 +73,7 @@ def test_import_invoke_with_cold_start_retry_then_cleanup_deletes_it(sandbox_env
     assert answer["generation"] and answer["generation_token_count"] > 0
     assert answer["cold_retries"] == 3 and waits == [5.0, 10.0, 20.0]  # exponential backoff
     assert all("ModelNotReadyException" in line for line in said)
-    (entry,) = state.resources("imported-model")
-    assert cleanup._bedrock_delete(entry, bedrock, poll_s=0.05) == "deleted"
+    cleanup.cleanup(state, poll_s=0.05, wait_s=30, log=lambda _: None)  # 07: the tagged imported model goes
     assert not bedrock.list_imported_models()["modelSummaries"]
 
 
@@ -75,3 +90,9 @@ def test_cold_start_gives_up_after_the_attempts(sandbox_env):
     with pytest.raises(ClientError):
         model_import.complete("arn", "hi", attempts=3, sleep=lambda _: None, log=lambda _: None, client=Cold())
     assert Cold.calls == 3
+
+
+def test_the_import_role_is_required_and_says_what_it_needs():
+    with pytest.raises(model_import.ImportLayoutError, match="model-import-job"):
+        model_import.require_role("")
+    assert model_import.require_role("arn:aws:iam::123456789012:role/imp") == "arn:aws:iam::123456789012:role/imp"

@@ -42,6 +42,9 @@ def env():
         runtime = boto3.client("bedrock-runtime", config=Config(retries={"total_max_attempts": 1}), **kw)
         s3.create_bucket(Bucket="weights")
         role = iam.create_role(RoleName="imp", AssumeRolePolicyDocument=json.dumps(TRUST))["Role"]["Arn"]
+        iam.put_role_policy(RoleName="imp", PolicyName="read-weights", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                                                    "Resource": ["arn:aws:s3:::weights", "arn:aws:s3:::weights/good/*"]}]}))
         yield {"s3": s3, "bedrock": bedrock, "runtime": runtime, "role": role}
 
 
@@ -107,3 +110,12 @@ def test_a_role_bedrock_cannot_assume_is_refused_at_create(env):
             modelDataSource={"s3DataSource": {"s3Uri": "s3://weights/good/"}})
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert "assume" in err.value.response["Error"]["Message"]
+
+
+def test_a_folder_the_role_cannot_read_fails_the_job(env):
+    uri = tiny_model_folder(env["s3"], "weights", "private/")
+    job_arn = env["bedrock"].create_model_import_job(
+        jobName="imp-private", importedModelName="m-private", roleArn=env["role"],
+        modelDataSource={"s3DataSource": {"s3Uri": uri}})["jobArn"]
+    job = _wait(env["bedrock"], job_arn)
+    assert job["status"] == "Failed" and "GetObject" in job["failureMessage"]

@@ -172,9 +172,10 @@ class Imports(Family):
         if imported.named(region, p["importedModelName"]) or any(
                 j.model_name == p["importedModelName"] and j.status == "InProgress" for j in jobs.in_region(region)):
             raise conflict(f"An imported model with the name {p['importedModelName']} already exists.")
-        role = self.moto.role(p["roleArn"])
-        if role is None or not self.moto.trusts_bedrock(role):
-            raise validation("Could not assume provided IAM role. Make sure the role trusts bedrock.amazonaws.com.")
+        job_arn = self.arn(region, f"model-import-job/{new_id()}")
+        refusal = self.access.refusal(p["roleArn"], job_arn)  # the trust, with the job's SourceArn
+        if refusal:
+            raise validation(refusal)
         uri = ((p.get("modelDataSource") or {}).get("s3DataSource") or {}).get("s3Uri", "")
         try:
             bucket, prefix = split_s3(uri)
@@ -185,9 +186,11 @@ class Imports(Family):
         prefix = prefix if not prefix or prefix.endswith("/") else prefix + "/"
         failure, architecture = layout_problem(
             self.moto.list_keys(bucket, prefix), prefix, lambda key: self.moto.get_object(bucket, key))
+        if failure is None:  # the role must read the folder (the same S3 checks as a customization job)
+            _, failure = self.access.check_read(self.moto.role(p["roleArn"]), region, f"s3://{bucket}/{prefix}config.json")
         now = time.time()
         job = jobs.add(ImportJob(
-            arn=self.arn(region, f"model-import-job/{new_id()}"), name=p["jobName"], region=region,
+            arn=job_arn, name=p["jobName"], region=region,
             model_name=p["importedModelName"], role_arn=p["roleArn"], s3_uri=uri, created=now,
             ends_at=lifecycle.IMPORT_JOB.due(now, self.config.time_scale), architecture=architecture,
             failure=failure, model_tags=tag_dict(p.get("importedModelTags") or []),
