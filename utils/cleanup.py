@@ -49,7 +49,7 @@ RUNNING_IMPORT = ("InProgress",)
 # documents no bound for the Stopping state).
 STOPPING_TIMEOUT_S = 1800
 # State values that point at resources cleanup deletes; later notebooks must not reuse them.
-INVALIDATED = ("job_arn", "custom_model_arn", "endpoint_arn")
+INVALIDATED = ("job_arn", "custom_model_arn", "endpoint_arn", "serving", "serving_billing")
 # Errors that mean "not yet, try again": a dependent resource is still being deleted
 # (ConflictException, IAM DeleteConflict, S3 BucketNotEmpty while a stopped job flushes),
 # throttling, and IAM's eventual consistency (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_general.html).

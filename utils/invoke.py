@@ -36,35 +36,68 @@ def converse(
     system: str | None = None,
     max_tokens: int = 512,
     temperature: float = 0.0,
+    top_p: float | None = None,
     region: str | None = None,
     client: Any = None,
 ) -> Reply:
-    """One user turn through the Converse API (works for every text model)."""
+    """One user turn through the Converse API (works for every text model).
+
+    ``top_p`` is sent only when given: newer Claude models reject temperature and topP together
+    (see :func:`sampling_for`). ``latency_ms`` is the wall-clock time of the call.
+    """
     runtime = client or aws.client("bedrock-runtime", region)
-    request: dict[str, Any] = {
-        "modelId": model_id,
-        "messages": [{"role": "user", "content": [{"text": prompt}]}],
-        # Send temperature only (never together with topP: newer Claude models reject both).
-        "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
-    }
-    if system:
-        request["system"] = [{"text": system}]
+    request = _converse_request(model_id, prompt, system=system, max_tokens=max_tokens,
+                                temperature=temperature, top_p=top_p)
+    started = time.perf_counter()
     response = runtime.converse(**request)
+    elapsed = int((time.perf_counter() - started) * 1000)
     text = "".join(block.get("text", "") for block in response["output"]["message"]["content"])
     input_tokens, output_tokens = usage_from_response(response)
     return Reply(
         text=text,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
-        latency_ms=int(response.get("metrics", {}).get("latencyMs", 0)),
+        latency_ms=elapsed,
         stop_reason=response.get("stopReason", ""),
         model_id=model_id,
     )
 
 
+def _converse_request(model_id: str, prompt: str, *, system: str | None, max_tokens: int, temperature: float,
+                      top_p: float | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"maxTokens": max_tokens, "temperature": temperature}
+    if top_p is not None:
+        config["topP"] = top_p
+    request: dict[str, Any] = {
+        "modelId": model_id,
+        "messages": [{"role": "user", "content": [{"text": prompt}]}],
+        "inferenceConfig": config,
+    }
+    if system:
+        request["system"] = [{"text": system}]
+    return request
+
+
+# The seeds' sampling (aws-samples/amazon-bedrock-samples, custom-models/model_customization_job
+# Claude 3 Haiku notebook): temperature 0.1 with top_p 0.9.
+SEED_SAMPLING = {"temperature": 0.1, "top_p": 0.9}
+
+
+def sampling_for(family: str) -> dict[str, float]:
+    """The seed's sampling where the model accepts temperature and top_p together, else temperature only.
+
+    Claude Sonnet 4.5 / Haiku 4.5 and later reject both in one request ("temperature and top_p
+    cannot both be specified", https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-anthropic-claude-messages-request-response.html);
+    the registry's ``claude4`` family. Every other family (Nova, Llama, Titan, Claude 3) takes both.
+    """
+    if family == "claude4":
+        return {"temperature": SEED_SAMPLING["temperature"]}
+    return dict(SEED_SAMPLING)
+
+
 def native_body(body_family: str, prompt: str, *, system: str | None = None, max_tokens: int = 512,
-                temperature: float = 0.0) -> dict[str, Any]:
-    """The InvokeModel request body of a model family.
+                temperature: float = 0.0, top_p: float | None = None) -> dict[str, Any]:
+    """The InvokeModel request body of a model family; ``top_p`` is sent only when given.
 
     Shapes: https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters.html (one page per family).
     """
@@ -75,6 +108,8 @@ def native_body(body_family: str, prompt: str, *, system: str | None = None, max
             "temperature": temperature,
             "messages": [{"role": "user", "content": prompt}],
         }
+        if top_p is not None:
+            body["top_p"] = top_p
         if system:
             body["system"] = system
         return body
@@ -84,6 +119,8 @@ def native_body(body_family: str, prompt: str, *, system: str | None = None, max
             "messages": [{"role": "user", "content": [{"text": prompt}]}],
             "inferenceConfig": {"maxTokens": max_tokens, "temperature": temperature},
         }
+        if top_p is not None:
+            body["inferenceConfig"]["topP"] = top_p
         if system:
             body["system"] = [{"text": system}]
         return body
@@ -95,13 +132,16 @@ def native_body(body_family: str, prompt: str, *, system: str | None = None, max
             f"<|begin_of_text|>{header}<|start_header_id|>user<|end_header_id|>\n\n{prompt}<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n"
         )
-        return {"prompt": templated, "max_gen_len": max_tokens, "temperature": temperature}
+        body = {"prompt": templated, "max_gen_len": max_tokens, "temperature": temperature}
+        if top_p is not None:
+            body["top_p"] = top_p
+        return body
     if body_family == "titan":
         text = f"{system}\n\n" if system else ""
-        return {
-            "inputText": f"{text}User: {prompt}\nBot:",
-            "textGenerationConfig": {"maxTokenCount": max_tokens, "temperature": temperature},
-        }
+        config: dict[str, Any] = {"maxTokenCount": max_tokens, "temperature": temperature}
+        if top_p is not None:
+            config["topP"] = top_p
+        return {"inputText": f"{text}User: {prompt}\nBot:", "textGenerationConfig": config}
     raise ValueError(f"Unknown body family {body_family!r}")
 
 
@@ -129,12 +169,14 @@ def invoke(
     system: str | None = None,
     max_tokens: int = 512,
     temperature: float = 0.0,
+    top_p: float | None = None,
     region: str | None = None,
     client: Any = None,
 ) -> Reply:
     """One prompt through InvokeModel with the family's native body."""
     runtime = client or aws.client("bedrock-runtime", region)
-    body = native_body(body_family, prompt, system=system, max_tokens=max_tokens, temperature=temperature)
+    body = native_body(body_family, prompt, system=system, max_tokens=max_tokens, temperature=temperature,
+                       top_p=top_p)
     started = time.perf_counter()
     response = runtime.invoke_model(
         modelId=model_id, body=json.dumps(body), contentType="application/json", accept="application/json"
@@ -237,23 +279,16 @@ class TextStream:
     """
 
     def __init__(self, model_id: str, prompt: str, *, body_family: str | None = None, system: str | None = None,
-                 max_tokens: int = 512, temperature: float = 0.0, region: str | None = None,
-                 client: Any = None) -> None:
+                 max_tokens: int = 512, temperature: float = 0.0, top_p: float | None = None,
+                 region: str | None = None, client: Any = None) -> None:
         self.model_id, self.prompt, self.body_family = model_id, prompt, body_family
-        self.options = {"system": system, "max_tokens": max_tokens, "temperature": temperature}
+        self.options = {"system": system, "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p}
         self.runtime = client or aws.client("bedrock-runtime", region)
         self.reply: StreamedReply | None = None
 
     def _open(self) -> Any:
         if self.body_family is None:
-            request: dict[str, Any] = {
-                "modelId": self.model_id,
-                "messages": [{"role": "user", "content": [{"text": self.prompt}]}],
-                "inferenceConfig": {"maxTokens": self.options["max_tokens"],
-                                    "temperature": self.options["temperature"]},
-            }
-            if self.options["system"]:
-                request["system"] = [{"text": self.options["system"]}]
+            request = _converse_request(self.model_id, self.prompt, **self.options)
             return self.runtime.converse_stream(**request)["stream"]
         body = native_body(self.body_family, self.prompt, **self.options)
         return self.runtime.invoke_model_with_response_stream(

@@ -122,7 +122,7 @@ def test_caller_policy_lists_exactly_the_series_bedrock_actions():
         "bedrock:CreateEvaluationJob", "bedrock:GetEvaluationJob", "bedrock:ListEvaluationJobs",
         "bedrock:StopEvaluationJob", "bedrock:BatchDeleteEvaluationJob",
         "bedrock:ListImportedModels", "bedrock:GetImportedModel", "bedrock:DeleteImportedModel",
-        "bedrock:ListModelImportJobs",
+        "bedrock:ListModelImportJobs", "bedrock:CreateModelImportJob", "bedrock:GetModelImportJob",
         "bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream", "bedrock:TagResource",
         "bedrock:UntagResource", "bedrock:ListTagsForResource",
     }

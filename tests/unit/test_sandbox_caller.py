@@ -137,3 +137,16 @@ def test_permissions_boundary_of_the_caller_limits_it(env: Env) -> None:
         assert message.endswith("because no permissions boundary allows the bedrock:ListFoundationModels action")
     finally:
         env.client("iam").delete_role_permissions_boundary(RoleName=ROLE)
+
+
+def test_import_operations_are_evaluated_on_their_own_resources(env: Env) -> None:
+    bedrock = as_caller(env, "bedrock")
+    model = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:imported-model/abcdefghijkl"
+    assert f"bedrock:GetImportedModel on resource: {model}" in denied(bedrock.get_imported_model, modelIdentifier=model)
+    assert f"bedrock:DeleteImportedModel on resource: {model}" in denied(bedrock.delete_imported_model,
+                                                                           modelIdentifier=model)
+    job = f"arn:aws:bedrock:us-east-1:{ACCOUNT}:model-import-job/abcdefghijkl"
+    assert f"on resource: {job}" in denied(bedrock.get_model_import_job, jobIdentifier=job)
+    assert "bedrock:CreateModelImportJob on resource: *" in denied(
+        bedrock.create_model_import_job, jobName="imp-job", importedModelName="imp-model",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/imp-role", modelDataSource={"s3DataSource": {"s3Uri": "s3://weights-bucket/model/"}})

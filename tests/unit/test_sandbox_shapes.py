@@ -174,6 +174,20 @@ def test_every_operation_matches_botocore_output_shapes(sandbox: Env, monkeypatc
         outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/batch/out/"}})["jobArn"]
     call(east, "stop_model_invocation_job", jobIdentifier=other)
 
+    # Custom Model Import: a fabricated Hugging Face folder (file names only, no weights).
+    from tests.unit.test_sandbox_imports import tiny_model_folder
+
+    folder = tiny_model_folder(sandbox.client("s3"), bucket, "cmi/")
+    imp = call(east, "create_model_import_job", jobName=unique("imp"), importedModelName=unique("imp"), roleArn=role,
+               modelDataSource={"s3DataSource": {"s3Uri": folder}})["jobArn"]
+    call(east, "get_model_import_job", jobIdentifier=imp)  # InProgress
+    imported = wait_for(lambda: east.get_model_import_job(jobIdentifier=imp), "status", ("Completed",))
+    call(east, "get_model_import_job", jobIdentifier=imp)
+    call(east, "list_model_import_jobs")
+    call(east, "get_imported_model", modelIdentifier=imported["importedModelArn"])
+    call(east, "list_imported_models")
+    call(east, "delete_imported_model", modelIdentifier=imported["importedModelArn"])
+
     # Runtime on foundation models and profiles.
     call(rt_east, "converse", modelId="us.anthropic.claude-sonnet-4-6",
          messages=[{"role": "user", "content": [{"text": "Hello"}]}], inferenceConfig={"maxTokens": 30})

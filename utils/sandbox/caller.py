@@ -297,7 +297,8 @@ class CallerGate:
         store = self.bedrock.store
         tables = {"model-customization-job": store.jobs, "custom-model": store.models,
                   "provisioned-model": store.throughputs, "custom-model-deployment": store.deployments,
-                  "model-invocation-job": store.batch_jobs}
+                  "model-invocation-job": store.batch_jobs, "model-import-job": store.import_jobs,
+                  "imported-model": store.imported_models}
         table = tables.get(kind)
         with self.bedrock.lock:
             found = table.maybe(region, identifier) if table is not None else None
@@ -391,6 +392,12 @@ class CallerGate:
                     check(act, self.bedrock.arn(region, f"model-invocation-job/{NEW_ID}"), ctx), *pass_role()]
         if op in ("GetModelInvocationJob", "StopModelInvocationJob"):
             return existing("model-invocation-job", "jobIdentifier")
+        if op == "CreateModelImportJob":  # resource "*" in the Service Authorization Reference
+            return [check(act, "*", tags("jobTags", "importedModelTags")), *pass_role()]
+        if op == "GetModelImportJob":
+            return existing("model-import-job", "jobIdentifier")
+        if op in ("GetImportedModel", "DeleteImportedModel"):
+            return existing("imported-model", "modelIdentifier")
         if op == "TagResource":
             arn = p["resourceARN"]
             return [check(act, arn, {**self._resource_tags(arn), **tags("tags")})]

@@ -73,3 +73,6 @@ DEPLOYMENT_CREATE = Transition("Creating", "Active", 1.0)
 # ``updateDetails.updateStatus``; the deployed model changes when the update completes (our
 # assumption: AWS does not document when traffic switches).
 DEPLOYMENT_UPDATE = Transition("Updating", "UpdateCompleted", 1.0)
+
+# ---- Custom Model Import ----------------------------------------------------------------------
+IMPORT_JOB = Transition("InProgress", "Completed", 1.0)  # or Failed, when the S3 folder breaks a rule

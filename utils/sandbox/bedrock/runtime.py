@@ -83,6 +83,12 @@ class Runtime(Family):
                     if dep.status != "Active":
                         raise validation(f"The custom model deployment {model_id} is not active (status {dep.status}).")
                     return self.target(dep.model, region, f"deployment:{dep.arn}")
+                if kind == "imported-model":  # BedrockCompletion body (the Llama shape); cold at first
+                    from utils.sandbox.standins import ModelBehaviour
+
+                    imported = self.service.imports.runtime_model(region, model_id)
+                    behaviour = ModelBehaviour(model_id=model_id, kind="base", name=imported.name)
+                    return Target("llama", behaviour, f"imported:{imported.arn}", "imported-model")
                 if kind == "custom-model":
                     if store.models.maybe(region, model_id) is None:
                         raise not_found(f"Could not find custom model {model_id}.")

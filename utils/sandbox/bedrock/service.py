@@ -26,6 +26,7 @@ from utils.sandbox.bedrock.customization import Customization
 from utils.sandbox.bedrock.deployments import Deployments
 from utils.sandbox.bedrock.errors import log_internal
 from utils.sandbox.bedrock.foundation import FoundationModels
+from utils.sandbox.bedrock.imports import Imports
 from utils.sandbox.bedrock.moto_bridge import MotoBridge
 from utils.sandbox.bedrock.provisioned import ProvisionedThroughputs
 from utils.sandbox.bedrock.runtime import InvokeResult, Runtime, Target
@@ -56,6 +57,7 @@ class Bedrock:
         self.provisioned = ProvisionedThroughputs(self)
         self.deployments = Deployments(self)
         self.batch = Batch(self)
+        self.imports = Imports(self)
         self.tagging = Tagging(self)
         self.runtime = Runtime(self)
 
@@ -165,6 +167,7 @@ class Bedrock:
                     resource.advance(now)
                 except Exception as exc:  # noqa: BLE001 - one resource must not break every request
                     log_internal(resource.arn, exc)
+            self.imports.advance(now)
             due = [batch for batch in list(store.batch_jobs.values()) if self.batch.advance(batch, now)]
         # Batch records run outside the lock (a big job must not stall other requests); the
         # results are published under it.
@@ -269,3 +272,21 @@ class Bedrock:
 
     def list_tags_for_resource(self, region: str, p: P) -> P:
         return self.tagging.list_tags_for_resource(region, p)
+
+    def create_model_import_job(self, region: str, p: P) -> P:
+        return self.imports.create_model_import_job(region, p)
+
+    def get_model_import_job(self, region: str, p: P) -> P:
+        return self.imports.get_model_import_job(region, p)
+
+    def list_model_import_jobs(self, region: str, p: P) -> P:
+        return self.imports.list_model_import_jobs(region, p)
+
+    def get_imported_model(self, region: str, p: P) -> P:
+        return self.imports.get_imported_model(region, p)
+
+    def list_imported_models(self, region: str, p: P) -> P:
+        return self.imports.list_imported_models(region, p)
+
+    def delete_imported_model(self, region: str, p: P) -> P:
+        return self.imports.delete_imported_model(region, p)

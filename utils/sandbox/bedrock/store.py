@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the resource types, for annotations only: this module impor
     from utils.sandbox.bedrock.custom_models import CustomModel
     from utils.sandbox.bedrock.customization import CustomizationJob
     from utils.sandbox.bedrock.deployments import Deployment
+    from utils.sandbox.bedrock.imports import ImportedModel, ImportJob
     from utils.sandbox.bedrock.provisioned import ProvisionedThroughput
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -248,13 +249,16 @@ class Store:
         self.throughputs: Table[ProvisionedThroughput] = Table("provisioned model")
         self.deployments: Table[Deployment] = Table("custom model deployment")
         self.batch_jobs: Table[InvocationJob] = Table("model invocation job", keys=("arn", "job_id"))
+        self.import_jobs: Table[ImportJob] = Table("model import job")
+        self.imported_models: Table[ImportedModel] = Table("imported model")
         self.tags: dict[str, dict[str, str]] = {}
         self.tokens = Tokens()
         # Runtime calls served, per model ID: what a real account would be billed for.
         self.usage: dict[str, dict[str, int]] = {}
 
     def tables(self) -> tuple[Table[Any], ...]:
-        return (self.jobs, self.models, self.throughputs, self.deployments, self.batch_jobs)
+        return (self.jobs, self.models, self.throughputs, self.deployments, self.batch_jobs, self.import_jobs,
+                self.imported_models)
 
     def knows(self, arn: str) -> bool:
         return any(arn in table for table in self.tables())
