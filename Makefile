@@ -43,7 +43,7 @@ $(KERNELSPEC): | $(STAMP)
 workshop: setup
 	$(BIN)/python -m utils.runner --params "$$PARAMS"
 
-test: lint unit series nbval byhand
+test: lint unit series nbval
 
 lint: $(STAMP)
 	$(BIN)/ruff check utils tests benchmarks notebooks
@@ -54,8 +54,14 @@ lint: $(STAMP)
 unit: $(STAMP)
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 2 tests/unit
 
+# The notebook-level tests, side by side (one file per worker: each file's tests share state in order):
+# the series notebook by notebook, the runner's runs, the series as a least-privilege role, and the
+# by-hand path (nbclient, committed kernelspec and parameters, `make lab`'s environment).
+NOTEBOOK_TESTS := tests/notebooks/test_series.py tests/notebooks/test_runner_series.py \
+	tests/notebooks/test_caller_policy.py tests/notebooks/test_byhand.py
+
 series: setup
-	$(BIN)/python -m pytest -q -x tests/notebooks/test_series.py tests/notebooks/test_caller_policy.py
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile $(NOTEBOOK_TESTS)
 
 nbval: $(STAMP)
 	env -u $(CONFIRM_SPEND_ENV) $(BIN)/python -m pytest -q -x -p no:python -p tests.notebooks.sandbox_plugin \

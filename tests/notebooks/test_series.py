@@ -4,9 +4,10 @@
 * after each notebook, the sandbox's state is checked through boto3;
 * 04 is rerun to prove it creates no second job;
 * the committed defaults spend nothing (a separate dry run);
-* ``make workshop``'s runner writes results.json and report.html;
-* 07 cleans up by tags after a partial series with a broken, then deleted, state file, and a
-  run that fails at 03 reports what remains.
+* 07 cleans up by tags after a partial series with a broken, then deleted, state file.
+
+The runner's own runs (`make workshop`, the 2024 replay, a run failing at 03) are in
+test_runner_series.py, so `make series` can run both files side by side.
 """
 
 from __future__ import annotations
@@ -234,18 +235,6 @@ def test_rerun_after_cleanup_trains_a_new_generation(sandbox_env, tmp_path):
     assert recorded["cleanup_remaining"] == []
 
 
-def test_runner_writes_run_folder(tmp_path):
-    """`make workshop` in miniature: fresh sandbox, all seven notebooks, results and report."""
-    results = runner.run_series({"max_examples": 3}, runs_dir=tmp_path, run_id="t", log=lambda *_: None)
-    assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
-    saved = json.loads((tmp_path / "latest" / "results.json").read_text())
-    assert saved["backend"] == "sandbox" and saved["status"] == "ok"
-    assert saved["cleanup"]["audited"] and saved["cleanup"]["remaining"] == []
-    assert {"name", "status", "seconds"} <= saved["notebooks"][0].keys()
-    html = (tmp_path / "latest" / "report.html").read_text()
-    assert "Sandbox numbers" in html and "token_f1" in html
-    assert len(list((tmp_path / "t").glob("0*.ipynb"))) == 7
-
 
 @pytest.mark.parametrize(
     ("parameters", "expected"),
@@ -288,24 +277,6 @@ def test_02_stops_bad_input_before_uploading(sandbox_env, tmp_path):
     assert "Contents" not in clients(st.region)["s3"].list_objects_v2(Bucket=st.bucket, Prefix="datasets/")
 
 
-def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
-    """The seeds' Claude 3 Haiku experiment, on Provisioned Throughput, in the historical catalog.
-
-    The price table (utils/costs.py) has no Haiku training or PT price, and the money guard refuses unknown prices,
-    so the replay passes the sandbox's true price (zero) explicitly.
-    """
-    monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
-    free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
-    # Claude 3 Haiku needs at least 32 training records per job: the replay trains FT-N with N = 32.
-    # base and FT-N need no synthetic pairs, so the run does not ask 03's teacher for any.
-    results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3,
-                                 "arms": "base,ft_n", "n_originals": 32, "use_synthetic": False},
-                                runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
-    assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
-    models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]
-    assert models_seen == ["Anthropic Claude 3 Haiku (base model)", "Anthropic Claude 3 Haiku (FT-N)"]
-    assert results["cleanup"]["remaining"] == []
-
 
 def ours_in_sandbox(workshop_id: str) -> list[str]:
     """Buckets, roles, policies, models, deployments and throughputs named for this workshop."""
@@ -342,16 +313,3 @@ def test_cleanup_by_tags_after_a_partial_series_and_a_broken_state_file(sandbox_
     assert ours_in_sandbox(workshop) == []
     again = execute(NOTEBOOKS[6], tmp_path, params)
     assert again["cleanup_status"] == "nothing to delete" and again["cleanup_remaining"] == []
-
-
-def test_a_run_failing_at_03_reports_what_remains(tmp_path):
-    """The runner audits (read-only) when 07 never ran, and says the run is not ok."""
-    results = runner.run_series({"workshop_id": "fail03"}, notebooks=[NOTEBOOKS[0], NOTEBOOKS[2]],
-                                runs_dir=tmp_path, run_id="f", log=lambda *_: None)
-    assert [nb["status"] for nb in results["notebooks"]] == ["ok", "failed"] and results["status"] == "failed"
-    assert "02_data_preparation" in results["notebooks"][1]["detail"]  # 03 without 02: the message names the fix
-    truth = results["cleanup"]
-    assert truth["audited"] and truth["by"].startswith("runner")
-    assert sorted(line.split(":")[0] for line in truth["remaining"]) == ["iam-policy", "iam-role", "s3-bucket"]
-    html = (tmp_path / "f" / "report.html").read_text()
-    assert "Nothing billable remains" not in html and "3 resource(s) remain" in html
