@@ -86,12 +86,13 @@ def health(url: str, timeout: float = 1.0) -> dict[str, Any] | None:
 
 def reset(url: str) -> dict[str, Any]:
     """Delete every Bedrock resource and reset moto (IAM, S3, STS). Knobs are kept."""
-    return _admin(url, "reset", {})
+    # Resetting moto reloads AWS's managed IAM policies: seconds, more on a busy machine.
+    return _admin(url, "reset", {}, timeout=60.0)
 
 
 def configure(url: str, **knobs: Any) -> dict[str, Any]:
     """Set admin knobs (``configure(url, time_scale=5, faults={"profile": "realistic"})``)."""
-    return _admin(url, "config", knobs)
+    return _admin(url, "config", knobs, timeout=30.0)
 
 
 def _read_record() -> dict[str, Any] | None:
