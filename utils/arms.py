@@ -252,6 +252,9 @@ def run_arms(
     watching = [j for j in queue if j.job_arn]
     pending = [j for j in queue if not j.job_arn]
     warned_quota = False
+    # Waits start short and back off to poll_s (aws.poll_delays), so a job that ends in seconds
+    # (the sandbox) is seen in seconds; they start short again after each submission.
+    delays = aws.poll_delays(poll_s)
     while True:
         ours = {j.plan.job_name for j in watching if j.status in ACTIVE}
         free = quota - len(ours | _running_in_account(bedrock)) if pending else 0
@@ -272,6 +275,7 @@ def run_arms(
                 break
             pending.pop(0)
             free -= 1
+            delays = aws.poll_delays(poll_s)
             job.created, job.status, job.started = True, "InProgress", clock()
             watching.append(job)
             log(f"{job.arm:<8} submitted {job.plan.job_name} ({job.records} records)")
@@ -291,7 +295,7 @@ def run_arms(
         if clock() - start >= timeout_s:
             log(f"stopped watching after {timeout_s:.0f} s; jobs keep running: rerun this cell to keep watching")
             return list(jobs)
-        sleep(poll_s)
+        sleep(next(delays))
 
 
 def _refresh(job: ArmJob, bedrock: Any, log: Callable[[str], None], clock: Callable[[], float]) -> dict[str, Any]:

@@ -66,10 +66,10 @@ def is_local_endpoint(url: str) -> bool:
     text = url.strip()
     if not text:
         return False
-    parsed = urlsplit(text if "//" in text else f"//{text}")
     try:
+        parsed = urlsplit(text if "//" in text else f"//{text}")
         host = (parsed.hostname or "").rstrip(".").lower()
-    except ValueError:  # e.g. an unbalanced "[" in the netloc
+    except ValueError:  # e.g. an unbalanced "[" in the netloc: not a URL (see malformed_endpoints)
         return False
     if not host:
         return False
@@ -97,7 +97,27 @@ def endpoint_variables(environ: Mapping[str, str] | None = None) -> dict[str, st
             if (k == "AWS_ENDPOINT_URL" or k.startswith("AWS_ENDPOINT_URL_")) and v.strip()}
 
 
+def malformed_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The endpoint variables whose value is not a URL with a host (botocore would fail on them)."""
+    bad = {}
+    for name, url in endpoint_variables(environ).items():
+        text = url.strip()
+        try:
+            if not urlsplit(text if "//" in text else f"//{text}").hostname:
+                bad[name] = url
+        except ValueError:
+            bad[name] = url
+    return bad
+
+
 def _refuse_local_endpoints() -> None:
+    malformed = malformed_endpoints()
+    if malformed:
+        listed = ", ".join(f"{name}={url!r}" for name, url in sorted(malformed.items()))
+        raise RuntimeError(
+            f"{listed} is not a URL with a host, so no AWS client can be made. Fix: correct or unset "
+            f"{' and '.join(sorted(malformed))} (for example %env {sorted(malformed)[0]}= in a notebook cell)."
+        )
     local = {name: url for name, url in endpoint_variables().items() if is_local_endpoint(url)}
     if local:
         listed = ", ".join(f"{name}={url}" for name, url in sorted(local.items()))

@@ -611,7 +611,7 @@ def cleanup(
 
 def wait_out_stopping(
     bedrock: Any, prefix: str, *, timeout_s: float = STOPPING_TIMEOUT_S, poll_s: float = 10,
-    log: Log = print,
+    log: Log = print, workshop_id: str | None = None,
 ) -> None:
     """Wait while a job of this workshop is ``Stopping`` (a stop just requested by :func:`cleanup`).
 
@@ -632,7 +632,9 @@ def wait_out_stopping(
             for operation, key in kinds
             for page in bedrock.get_paginator(operation).paginate(nameContains=prefix, statusEquals="Stopping")
             for item in page.get(key, [])
-            if item["jobName"].startswith(prefix)
+            if item["jobName"].startswith(prefix) and (workshop_id is None or _is_ours(
+                _safe_tags(lambda a=item["jobArn"]: bedrock.list_tags_for_resource(resourceARN=a)["tags"]),
+                workshop_id))  # another workshop's id may extend this one's ("team", "team-a")
         ]
         if not stopping or time.monotonic() >= deadline:
             return
@@ -653,7 +655,8 @@ def audit_resources(
     are waited out first (up to ``stopping_timeout_s``), see :func:`wait_out_stopping`.
     """
     bedrock = _client("bedrock", region)
-    wait_out_stopping(bedrock, name(workshop_id, "") + "-", timeout_s=stopping_timeout_s, poll_s=poll_s, log=log)
+    wait_out_stopping(bedrock, name(workshop_id, "") + "-", timeout_s=stopping_timeout_s, poll_s=poll_s, log=log,
+                      workshop_id=workshop_id)
     found = discover(workshop_id, region, notes=notes)
     remaining = []
     running = {"customization-job": RUNNING_JOB, "batch-job": RUNNING_BATCH, "model-import-job": RUNNING_IMPORT}

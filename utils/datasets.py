@@ -83,14 +83,23 @@ def _decode_text(path: Path, data: bytes) -> str:
             f"{path}:1: this is a zipped file such as an Excel workbook (.xlsx), not text; "
             "export it as 'CSV UTF-8' and load that file"
         )
+    # The UTF-32 little-endian mark starts with the UTF-16 one, so it is tested first.
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise DatasetFileError(f"{path}:1: the file is UTF-32 (it starts with a UTF-32 byte-order mark); {_RESAVE_UTF8}")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DatasetFileError(f"{path}:1: the file is UTF-16 (it starts with a UTF-16 byte-order mark); {_RESAVE_UTF8}")
     if b"\x00" in data:
         first = data.index(b"\x00")
         line = data[:first].count(b"\n") + 1
         head = data[:200]
-        utf16 = head.count(b"\x00") * 3 >= len(head)  # every other byte is NUL in ASCII text as UTF-16
-        what = "the file looks like UTF-16 without a byte-order mark" if utf16 else "the file holds NUL bytes"
+        nuls = head.count(b"\x00")
+        # ASCII text has one NUL per character in UTF-16, three in UTF-32
+        if nuls * 4 >= len(head) * 3 - 4:
+            what = "the file looks like UTF-32 without a byte-order mark"
+        elif nuls * 3 >= len(head):
+            what = "the file looks like UTF-16 without a byte-order mark"
+        else:
+            what = "the file holds NUL bytes"
         raise DatasetFileError(f"{path}:{line}: {what}; {_RESAVE_UTF8}")
     try:
         return data.decode("utf-8-sig")

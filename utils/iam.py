@@ -134,6 +134,12 @@ def caller_policy(
     Bedrock only, and may let Bedrock create grants on it for the custom model
     (https://docs.aws.amazon.com/bedrock/latest/userguide/encryption-custom-job.html).
     """
+    if not re.fullmatch(r"\d{12}", account or ""):
+        raise ValueError(f"account={account!r} is not an AWS account ID: use the 12 digits of "
+                         "`aws sts get-caller-identity --query Account`.")
+    if not re.fullmatch(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/\S+", caller_role_arn or ""):
+        raise ValueError(f"caller_role_arn={caller_role_arn!r} is not an IAM role ARN: use the notebook "
+                         "execution role's ARN (SageMaker console → the notebook instance → IAM role ARN).")
     document = render_policy(
         "notebook-caller", Region=region, AccountId=account, CallerRoleArn=caller_role_arn,
         RoleNamePrefix=role_name_prefix, BucketPrefix=bucket_prefix,

@@ -74,6 +74,8 @@ def _parse(name: str, value: Any, hp: models.HyperParameter, base_model: str) ->
         raise JobSpecError(f"{name}={value!r}: a boolean is not a number. Allowed for {base_model}: {describe_range(hp)}.")
     try:
         number = float(value)
+    except OverflowError:  # an int beyond float range (e.g. 10**400)
+        number = math.inf
     except (TypeError, ValueError):
         raise JobSpecError(f"{name}={value!r} is not a number. Allowed for {base_model}: {describe_range(hp)}.") from None
     if math.isnan(number) or math.isinf(number):

@@ -44,6 +44,23 @@ def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def lab_command(argv: list[str] | None = None, euid: int | None = None) -> list[str]:
+    """The ``jupyter lab`` command line `make lab` runs (extra arguments last)."""
+    from utils.runner import kernel_config
+
+    # The kernels' transport as the runner sets it (encrypted, so no plain-TCP warning per kernel).
+    kernels = [f"--{section}.{name}={value}" for section, values in kernel_config().items()
+               for name, value in values.items()]
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK_DIR}", *kernels]
+    if euid is None:
+        euid = os.geteuid() if hasattr(os, "geteuid") else -1
+    if euid == 0:
+        # Jupyter refuses to start as root without it (containers and dev boxes often run as root);
+        # the server still listens on localhost only.
+        command.append("--allow-root")
+    return command + list(argv or [])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the sandbox, then JupyterLab (extra arguments go to ``jupyter lab``)."""
     from utils import sandbox
@@ -52,12 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     url = env.get("AWS_ENDPOINT_URL") or sandbox.ensure_running()
     print(f"sandbox: {url}  (it keeps running after Lab stops; `make sandbox-stop` stops it)")
     print(f"{costs.CONFIRM_SPEND_ENV}=1: the billable steps run against the sandbox, which bills nothing.")
-    from utils.runner import kernel_config
-
-    # The kernels' transport as the runner sets it (encrypted, so no plain-TCP warning per kernel).
-    kernels = [f"--{section}.{name}={value}" for section, values in kernel_config().items()
-               for name, value in values.items()]
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={NOTEBOOK_DIR}", *kernels, *(argv or [])]
+    command = lab_command(argv)
     os.chdir(REPO_ROOT)
     # Jupyter replaces this process, so Ctrl-C and signals reach it (and its kernels) directly.
     os.execve(sys.executable, command, env)

@@ -835,6 +835,7 @@ def _wait_for_job(bedrock: Any, job_arn: str, *, poll_seconds: float, timeout_s:
                   log: Callable[[str], None]) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     last = ""
+    delays = aws.poll_delays(poll_seconds)  # short first, backing off to poll_seconds
     while True:
         description = bedrock.get_model_invocation_job(jobIdentifier=job_arn)
         status = description["status"]
@@ -852,7 +853,7 @@ def _wait_for_job(bedrock: Any, job_arn: str, *, poll_seconds: float, timeout_s:
                 f"Batch job still {status} after {timeout_s:.0f} s. It keeps running: rerun this cell to "
                 "keep waiting (the same job is found again), or stop it in 07_cleanup."
             )
-        time.sleep(poll_seconds)
+        time.sleep(next(delays))
 
 
 def _append(checkpoint: str | Path, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from tests.unit.test_runner_params import readme_replay_command
 from utils import report, runner
 
 NOTEBOOKS = runner.series()
@@ -36,13 +37,12 @@ def test_seed_experiment_replays_in_the_2024_catalog(tmp_path, monkeypatch):
     The price table (utils/costs.py) has no Haiku training or PT price, and the money guard refuses unknown prices,
     so the replay passes the sandbox's true price (zero) explicitly.
     """
-    monkeypatch.setenv("WORKSHOP_SANDBOX_CATALOG", "2024")
-    free = {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}
-    # Claude 3 Haiku needs at least 32 training records per job: the replay trains FT-N with N = 32.
-    # base and FT-N need no synthetic pairs, so the run does not ask 03's teacher for any.
-    results = runner.run_series({"profile_name": "seed-2024", "price_overrides": free, "max_examples": 3,
-                                 "arms": "base,ft_n", "n_originals": 32, "use_synthetic": False},
-                                runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
+    # The README's command as written (its environment and PARAMS), only evaluating fewer examples.
+    env, text = readme_replay_command()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    params = runner.check_types(runner.parse_params(text), {nb.stem: runner.declared_parameters(nb) for nb in NOTEBOOKS})
+    results = runner.run_series({**params, "max_examples": 3}, runs_dir=tmp_path, run_id="seed", log=lambda *_: None)
     assert [nb["status"] for nb in results["notebooks"]] == ["ok"] * 7
     models_seen = [row["model"] for row in report.rows(results["metrics"]["evaluation_scores"])]
     assert models_seen == ["Anthropic Claude 3 Haiku (base model)", "Anthropic Claude 3 Haiku (FT-N)"]

@@ -257,3 +257,13 @@ def test_ft_n_3n_is_dropped_only_when_not_asked_for_by_name(capsys):
     assert "ft_n_3n dropped" in capsys.readouterr().out
     assert without_missing_synthetic(chosen, [{"x": 1}], "all") == chosen
     assert without_missing_synthetic(["ft_n_3n"], [], "ft_n_3n") == ["ft_n_3n"]  # build_arm_data refuses it later
+
+
+def test_waits_start_short_and_back_off_to_poll_s():
+    """A sandbox job done in seconds is seen in seconds: waits double from half a second up to poll_s,
+    and start short again after each submission (a queued job just got its slot)."""
+    bedrock, waits = FakeBedrock(limit=2, polls=8), []
+    arms.run_arms(three_jobs(), quota=2, poll_s=60, client=bedrock, log=lambda s: None, sleep=waits.append)
+    assert waits[:8] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+    # the 9th poll sees the first two end; the third job is submitted after one more wait, then waits restart
+    assert waits[8] == 60 and waits[9] == 0.5 and max(waits) == 60

@@ -56,3 +56,13 @@ def test_endpoint_variables_lists_only_endpoint_settings():
     environ = {"AWS_ENDPOINT_URL": "http://x", "AWS_ENDPOINT_URL_S3": "http://y", "AWS_ENDPOINT_URL_SQS": "",
                "AWS_REGION": "us-east-1"}
     assert aws.endpoint_variables(environ) == {"AWS_ENDPOINT_URL": "http://x", "AWS_ENDPOINT_URL_S3": "http://y"}
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://[::1:4599", "http://"])
+def test_aws_backend_names_a_malformed_endpoint_instead_of_a_parser_traceback(monkeypatch, url):
+    assert not aws.is_local_endpoint(url)
+    _aws_env(monkeypatch)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK", url)
+    with pytest.raises(RuntimeError) as raised:
+        aws.client("bedrock", "us-east-1")
+    assert "AWS_ENDPOINT_URL_BEDROCK" in str(raised.value) and "not a URL with a host" in str(raised.value)

@@ -212,3 +212,15 @@ def test_conflicts_are_retried_then_reported(monkeypatch):
 
     with pytest.raises(ClientError):
         cleanup._retry(denied, poll_s=0, log=lambda _: None, what="x")
+
+
+def test_audit_waits_only_for_its_own_stopping_jobs(slow_sandbox_env):
+    """Workshop ids may share a prefix ("team", "team-a"): the audit of "team" does not wait for team-a's job."""
+    other = setup_workshop("team-a")
+    job = start_job(other, jobTags=[{"key": k, "value": v} for k, v in tags("team-a").items()])
+    bedrock = aws.client("bedrock", REGION)
+    bedrock.stop_model_customization_job(jobIdentifier=job)
+    assert bedrock.get_model_customization_job(jobIdentifier=job)["status"] == "Stopping"
+    messages: list[str] = []
+    assert cleanup.audit("team", REGION, poll_s=0.1, log=messages.append) == []
+    assert messages == []

@@ -244,9 +244,12 @@ UTF8_CSV = (HEADER + "Doc 1: caf\u00e9,What?,Answer\n").encode("utf-8")
         ((HEADER + 'd,"q\nstill q,a\n').encode(), 2, ["cannot be parsed", "close every quoted field"]),
         (b"document,question,question\nd,q,a\n", 1, ["'question' more than once"]),
         (b"PK\x03\x04\x14\x00\x06\x00", 1, ["Excel workbook", "CSV UTF-8"]),
+        (UTF8_CSV.decode().encode("utf-32"), 1, ["the file is UTF-32", "re-save it as UTF-8"]),
+        (UTF8_CSV.decode().encode("utf-32-be"), 1, ["UTF-32 without a byte-order mark", "UTF-8"]),
     ],
     ids=["cp1252", "utf16-bom", "utf16le-no-bom", "utf16be-no-bom", "empty", "blank-lines-only", "header-only",
-         "header-only-after-blanks", "extra-field", "unclosed-quote", "repeated-column", "xlsx"],
+         "header-only-after-blanks", "extra-field", "unclosed-quote", "repeated-column", "xlsx", "utf32-bom",
+         "utf32be-no-bom"],
 )
 def test_bad_csv_gets_one_line_with_file_line_and_fix(tmp_path: Path, data: bytes, line: int, words: list[str]) -> None:
     path = tmp_path / "qa.csv"

@@ -317,3 +317,14 @@ def test_caller_policy_allows_every_call_the_series_makes_and_not_the_boundary_r
     for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"):
         assert not _allowed(doc, action, boundary)
     assert not _allowed(doc, "iam:DeleteRolePermissionsBoundary", role)
+
+
+@pytest.mark.parametrize(("account", "role"), [
+    ("<account id>", "<notebook execution role ARN>"),  # the README's placeholders, left unsubstituted
+    (ACCOUNT, "<notebook execution role ARN>"),
+    ("12345", f"arn:aws:iam::{ACCOUNT}:role/Caller"),
+    (ACCOUNT, f"arn:aws:sts::{ACCOUNT}:assumed-role/Caller/session"),
+])
+def test_caller_policy_refuses_placeholders_and_non_role_arns(account, role):
+    with pytest.raises(ValueError, match="is not an"):
+        iam.caller_policy(REGION, account, role)

@@ -172,3 +172,8 @@ def test_job_plan_sends_the_distillation_config():
     request = plan.request()
     assert request["customizationType"] == "DISTILLATION" and request["customizationConfig"] == config
     assert "customizationConfig" not in JobPlan("j", "m", NOVA, "r", "s3://b/t", None, "s3://b/o", {}, "ws").request()
+
+
+def test_a_number_too_large_for_a_float_is_refused_with_the_range():
+    with pytest.raises(JobSpecError, match="not a finite number"):
+        check_hyperparameters(NOVA, epochCount=10**400)

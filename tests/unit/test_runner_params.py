@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 import pytest
 
 from utils import runner
@@ -22,11 +25,23 @@ DECLARED = {
 }
 
 
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_replay_command() -> tuple[dict[str, str], str]:
+    """The README's seed-2024 replay command: its environment assignments and its PARAMS text."""
+    line = next(x for x in README.read_text().splitlines() if "profile_name=seed-2024" in x and "make workshop" in x)
+    prefix, params = line.split(" make workshop PARAMS=", 1)
+    assert params.startswith("'") and params.endswith("'"), line
+    env = dict(word.split("=", 1) for word in shlex.split(prefix))
+    return env, params[1:-1]
+
+
 def test_the_readme_replay_parameters_arrive_intact():
-    text = ('profile_name=seed-2024 price_overrides={"train_per_1k:claude-3-haiku": 0, '
-            '"storage_month:claude-3-haiku": 0, "pt_hour_nocommit:claude-3-haiku": 0}')
+    env, text = readme_replay_command()
+    assert env == {"WORKSHOP_SANDBOX_CATALOG": "2024"}
     assert runner.parse_params(text) == {
-        "profile_name": "seed-2024",
+        "profile_name": "seed-2024", "arms": "base,ft_n", "n_originals": 32, "use_synthetic": False,
         "price_overrides": {"train_per_1k:claude-3-haiku": 0, "storage_month:claude-3-haiku": 0,
                             "pt_hour_nocommit:claude-3-haiku": 0},
     }

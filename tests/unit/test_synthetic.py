@@ -335,3 +335,17 @@ def test_sandbox_malformed_output_is_retried_and_never_a_silent_success(sandbox,
     assert all(row["error_kind"] in ("invalid_json", "too_few", "no_json") for row in bad)
     summary = synthetic.run_summary(rows, 3)
     assert summary["parse_issues"].get("invalid_json", 0) >= summary["retried_replies"] > 0
+
+
+def test_batch_wait_starts_short_and_backs_off(monkeypatch):
+    """A batch job done in seconds (the sandbox) is seen in seconds, not after a flat poll_seconds."""
+    statuses = iter(["Submitted", "InProgress", "InProgress", "InProgress", "Completed"])
+
+    class Bedrock:
+        def get_model_invocation_job(self, jobIdentifier):
+            return {"jobArn": jobIdentifier, "status": next(statuses)}
+
+    waits = []
+    monkeypatch.setattr(synthetic.time, "sleep", waits.append)
+    done = synthetic._wait_for_job(Bedrock(), "arn:job", poll_seconds=60, timeout_s=3600, log=lambda s: None)
+    assert done["status"] == "Completed" and waits == [0.5, 1.0, 2.0, 4.0]
