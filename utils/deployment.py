@@ -176,6 +176,9 @@ def ensure_provisioned_throughput(
     return bedrock.create_provisioned_model_throughput(**request)["provisionedModelArn"], True
 
 
+UPDATE_GRACE_POLLS = 3
+
+
 def _deployment_phase(description: dict[str, Any], model_arn: str | None) -> str:
     """One status for the poll: the deployment's, then (when serving another model) its update's."""
     status = description["status"]
@@ -198,9 +201,17 @@ def wait_for_deployment(
     """
     bedrock = client or aws.client("bedrock", region)
 
+    lagging = [0]  # polls in a row that showed no update to model_arn
+
     def describe() -> dict[str, Any]:
         description = bedrock.get_custom_model_deployment(customModelDeploymentIdentifier=arn)
-        return {**description, "phase": _deployment_phase(description, model_arn)}
+        phase = _deployment_phase(description, model_arn)
+        # A read right after UpdateCustomModelDeployment may not show updateDetails yet (the API is
+        # eventually consistent); only a few polls in a row without it mean no update was requested.
+        lagging[0] = lagging[0] + 1 if phase == "UpdateNotRequested" else 0
+        if phase == "UpdateNotRequested" and lagging[0] < UPDATE_GRACE_POLLS:
+            phase = "Updating"
+        return {**description, "phase": phase}
 
     try:
         return aws.poll_until(describe, "Active", failed=("Failed", "UpdateFailed", "UpdateNotRequested"),

@@ -131,7 +131,8 @@ def test_update_failed_and_unrequested_update_fail_clearly():
             MODEL_A, updateDetails={"modelArn": MODEL_B, "updateStatus": "UpdateFailed"}))
         with pytest.raises(deployment.DeploymentError, match="UpdateFailed.*still serves its previous model"):
             deployment.wait_for_deployment(DEP, model_arn=MODEL_B, client=bedrock, poll_s=0)
-        stub.add_response("get_custom_model_deployment", _deployment(MODEL_A))
+        for _ in range(deployment.UPDATE_GRACE_POLLS):  # a lagging read first counts as still updating
+            stub.add_response("get_custom_model_deployment", _deployment(MODEL_A))
         with pytest.raises(deployment.DeploymentError, match="UpdateNotRequested"):
             deployment.wait_for_deployment(DEP, model_arn=MODEL_B, client=bedrock, poll_s=0)
         stub.add_response("get_custom_model_deployment", _deployment(MODEL_A, "Failed", failureMessage="boom"))
