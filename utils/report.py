@@ -78,6 +78,31 @@ def rows(table: Any) -> list[dict[str, Any]]:
     return list(table or [])
 
 
+# ---- plain-language labels -----------------------------------------------------------------
+
+LABELS = {
+    "arm": "Arm", "status": "Status", "records": "Training records", "epochs": "Epochs",
+    "final_training_loss": "Final training loss", "best_validation_loss": "Best validation loss",
+    "failure_message": "Failure message", "fix": "Likely fix", "job_name": "Job name",
+    "model": "Model", "n": "Answers", "mean": "Mean", "median": "Median", "std": "Std. dev.",
+    "min": "Min", "max": "Max", "reduced_pct": "Reduction vs base (%)", "reading": "Reading",
+    "token_f1": "Token F1", "f1": "Token F1", "dataset": "Dataset", "mode": "Mode",
+    "notebook": "Notebook", "seconds": "Seconds", "detail": "Detail", "metric": "Metric", "value": "Value",
+    "parameter": "Parameter", "resource": "Resource", "best": "Best",
+}
+ARM_NAMES = {"base": "Base model (no fine-tuning)", "ft_n": "FT-N (N originals)", "ft_4n": "FT-4N (4N originals)",
+             "ft_n_3n": "FT-N+3N (N originals + 3N synthetic)"}
+
+
+def plain(key: Any) -> str:
+    """A column or metric key as a reader's heading: ``best_validation_loss`` -> ``Best validation loss``."""
+    text = str(key)
+    if text in LABELS:
+        return LABELS[text]
+    return (text.replace("_pct", " (%)").replace("_usd", " (USD)").replace("_", " ").strip().capitalize()
+            if "_" in text or text.islower() else text)
+
+
 # ---- HTML report ---------------------------------------------------------------------------
 
 def _table(table: Any) -> str:
@@ -85,7 +110,7 @@ def _table(table: Any) -> str:
     if not records:
         return "<p><em>none</em></p>"
     columns = list(dict.fromkeys(key for row in records for key in row))
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    head = "".join(f"<th>{html.escape(plain(c))}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
         for row in records
@@ -95,7 +120,9 @@ def _table(table: Any) -> str:
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.2f}"
+        return str(int(value)) if value.is_integer() and abs(value) < 1e12 else f"{value:.2f}"
+    if isinstance(value, str) and value in ARM_NAMES:
+        return ARM_NAMES[value]
     return "" if value is None else str(value)
 
 
@@ -109,12 +136,13 @@ def _loss_plot(curve: dict[str, list[float]]) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot(curve.get("step", range(len(curve["training_loss"]))), curve["training_loss"], label="training")
+    ax.plot(curve.get("step") or list(range(len(curve["training_loss"]))), curve["training_loss"], label="training set")
     if curve.get("validation_loss"):
-        ax.plot(curve.get("validation_step", []), curve["validation_loss"], "o-", label="validation")
-    ax.set_xlabel("step")
+        ax.plot(curve.get("validation_step", []), curve["validation_loss"], "o-", label="validation set")
+    ax.set_xlabel("training step")
     ax.set_ylabel("loss")
-    ax.legend()
+    ax.set_title(f"Loss while training {ARM_NAMES.get(curve.get('arm', ''), curve.get('arm', ''))}".strip())
+    ax.legend(title="loss on")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
@@ -217,9 +245,120 @@ def _cleanup_section(truth: dict[str, Any]) -> str:
             "Run 07_cleanup to delete them.</p>" + _table([{"resource": r} for r in remaining]))
 
 
+MODEL_KEYS = ("base_model", "teacher", "comparison_model", "judge_models", "deployed_model")
+
+
+def _parameters_section(results: dict[str, Any]) -> str:
+    """The parameters the run used (defaults merged with overrides) and the model IDs."""
+    params = results.get("parameters") or {}
+    metrics = results.get("metrics", {})
+    models = {k: v for k, v in (metrics.get("models") or {}).items() if v}
+    models.update({k: params[k] for k in MODEL_KEYS if params.get(k) and k not in models})
+    model_rows = [{"role": plain(k), "model ID": ", ".join(map(str, v)) if isinstance(v, list) else v}
+                  for k, v in models.items()]
+    param_rows = [{"parameter": k, "value": json.dumps(v) if isinstance(v, dict | list) else v}
+                  for k, v in sorted(params.items())]
+    return (f"<h2>Models used</h2>{_table(model_rows)}"
+            f"<h2>Parameters</h2><details open><summary>{len(param_rows)} parameters "
+            f"(notebook defaults with this run's overrides)</summary>{_table(param_rows)}</details>")
+
+
+def _arms_section(metrics: dict[str, Any], epochs: Any) -> str:
+    arms = metrics.get("arms", {})
+    if not arms:
+        return "<h2>What was trained</h2><p>No arm was trained in this run.</p>"
+    table = [{**row, "epochs": epochs if row.get("records") else "-"} for row in _arm_rows(arms)]
+    table = [{k: row[k] for k in ("arm", "status", "records", "epochs", "final_training_loss", "best_validation_loss")}
+             for row in table]
+    return ("<h2>What was trained</h2><p>One customization job per arm; the base arm is the untouched base model.</p>"
+            + _table(table))
+
+
+def _usd_text(value: Any) -> str:
+    return f"${value:,.2f}" if isinstance(value, int | float) else "unknown (price gap)"
+
+
+def _cost_section(results: dict[str, Any]) -> str:
+    """Cost estimated before training, and the cost implied by the tokens the evaluation used."""
+    metrics = results.get("metrics", {})
+    sandbox = results.get("backend") == "sandbox"
+    estimate = metrics.get("training_estimate") or {}
+    parts = ["<h2>Cost</h2>"]
+    if sandbox:
+        parts.append('<p class="notice">Sandbox run: <strong>$0 was billed</strong>. The figures below are what the '
+                     "same steps would cost on AWS at the dated prices in the estimate tables.</p>")
+    if estimate:
+        gaps = estimate.get("gaps") or []
+        gap = f" Missing prices: <code>{html.escape(', '.join(gaps))}</code>." if gaps else ""
+        parts.append(f"<p>Estimated before training ({html.escape(str(estimate.get('title', 'fine-tuning')))}): "
+                     f"<strong>{_usd_text(estimate.get('total_usd'))}</strong> for "
+                     f"{estimate.get('train_tokens', '?'):,} training tokens × {estimate.get('epochs', '?')} epoch(s).{gap}</p>"
+                     if isinstance(estimate.get("train_tokens"), int) else
+                     f"<p>Estimated before training: <strong>{_usd_text(estimate.get('total_usd'))}</strong>.{gap}</p>")
+    else:
+        parts.append("<p>No training estimate was recorded (04_fine_tuning did not reach its estimate).</p>")
+    parts.append(_token_cost(metrics, (results.get("parameters") or {}).get("base_model") or
+                             (metrics.get("models") or {}).get("base_model")))
+    return "".join(parts)
+
+
+def _token_cost(metrics: dict[str, Any], base_model: Any) -> str:
+    """Output tokens the evaluation used, priced at the base model's on-demand output price."""
+    usage = rows(metrics.get("token_usage"))
+    tokens = sum(float(r.get("n") or 0) * float(r.get("mean") or 0) for r in usage)
+    if not usage:
+        return "<p>No token usage was recorded (06_evaluation did not score answers).</p>"
+    price = None
+    if base_model:
+        try:
+            from utils import costs
+
+            row = costs.find_row("od_out_per_1k", costs.price_model(str(base_model)))
+            price = row.value if row is not None else None
+        except Exception:  # noqa: BLE001 - an unknown model is a price gap, shown as such
+            price = None
+    implied = _usd_text(tokens / 1000 * price) if price is not None else "unknown (price gap for this model)"
+    return (f"<p>Implied by the tokens actually used: {int(tokens):,} output tokens in the evaluation answers → "
+            f"<strong>{implied}</strong> at the base model's on-demand output price. Input tokens were not "
+            "recorded, so their cost is a gap, not zero.</p>")
+
+
+def _token_section(metrics: dict[str, Any]) -> str:
+    usage = rows(metrics.get("token_usage"))
+    if not usage:
+        return ""
+    table = [{k: v for k, v in r.items() if k not in ("reduced_pct", "arm")} for r in usage]
+    for row, src in zip(table, usage, strict=True):
+        pct = src.get("reduced_pct")
+        row["reading"] = src.get("reading") or (
+            "" if pct is None else f"{pct:.1f} % fewer tokens" if pct >= 0 else f"{-pct:.1f} % more tokens")
+    return "<h2>Answer length (output tokens per answer, AWS docs questions)</h2>" + _table(table)
+
+
+def _loss_section(metrics: dict[str, Any]) -> str:
+    curve = metrics.get("loss_curve") or {}
+    plot = _loss_plot(curve)
+    if not plot:
+        return "<h2>Loss curves</h2><p>No loss curve was recorded (no arm finished training).</p>"
+    sentence = curve.get("sentence") or metrics.get("loss_sentence") or ""
+    return f"<h2>Loss curves</h2>{plot}" + (f"<p>{html.escape(str(sentence))}</p>" if sentence else "")
+
+
+def _failures_section(results: dict[str, Any]) -> str:
+    failed = [{"where": nb["name"], "status": nb["status"], "message": nb.get("detail", "")}
+              for nb in results.get("notebooks", []) if nb.get("status") != "ok"]
+    failed += [{"where": f"training {ARM_NAMES.get(a, a)}", "status": r.get("status"),
+                "message": r.get("failure_message", "") + (f" (likely fix: {r['fix']})" if r.get("fix") else "")}
+               for a, r in (results.get("metrics", {}).get("arms") or {}).items() if r.get("failure_message")]
+    if not failed:
+        return "<h2>Failures</h2><p>None: every notebook and every training job finished.</p>"
+    return '<h2>Failures</h2><p class="notice">These steps did not finish; the message says why.</p>' + _table(failed)
+
+
 def render_html(results: dict[str, Any]) -> str:
     """A readable, self-contained summary of one run (results.json in, HTML out)."""
     metrics: dict[str, Any] = results.get("metrics", {})
+    params = results.get("parameters") or {}
     sandbox = results.get("backend") == "sandbox"
     notice = f'<p class="notice"><strong>{html.escape(SANDBOX_NOTICE)}</strong></p>' if sandbox else ""
     notebooks = _table(
@@ -229,20 +368,22 @@ def render_html(results: dict[str, Any]) -> str:
         ]
     )
     scores = metrics.get("evaluation_scores")
+    shown = {"profile", "backend", "training_loss_final"}
     headline = {
         k: v for k, v in metrics.items()
-        if not isinstance(v, dict | list) and not k.startswith("_")
+        if not isinstance(v, dict | list) and not k.startswith("_") and k not in shown
     }
-    headline_rows = [{"metric": k, "value": v} for k, v in sorted(headline.items())]
+    headline_rows = [{"metric": plain(k), "value": v} for k, v in sorted(headline.items())]
     cleanup = _cleanup_section(results.get("cleanup", {}))
     style = (
-        "body{font-family:system-ui,sans-serif;max-width:900px;margin:2em auto;color:#222}"
+        "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;"
-        "text-align:left}th{background:#f3f3f3}.notice{background:#fff4d6;padding:.6em;"
-        "border-left:4px solid #e0a800}"
+        "text-align:left;vertical-align:top}th{background:#f3f3f3}.notice{background:#fff4d6;padding:.6em;"
+        "border-left:4px solid #e0a800}img{max-width:100%}"
     )
     return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Workshop run {html.escape(str(results.get('run_id', '')))}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Workshop run {html.escape(str(results.get('run_id', '')))}</title>
+<link rel="icon" href="data:,">
 <style>{style}</style></head><body>
 <h1>Bedrock fine-tuning workshop: run report</h1>
 <p>Run <code>{html.escape(str(results.get('run_id', '')))}</code>:
@@ -250,18 +391,61 @@ def render_html(results: dict[str, Any]) -> str:
 <strong>{html.escape(str(results.get('backend', '')))}</strong>,
 profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 {notice}
+{_parameters_section(results)}
 <h2>Notebooks</h2>{notebooks}
-<h2>Evaluation (token F1, SQuAD v1.1 rules, 0-100)</h2>{_table(scores)}
-<h2>Token F1 per arm and dataset (zero-shot, 95% bootstrap CI)</h2>{_table(metrics.get('f1'))}
-<h2>Pairwise LLM judges (win rate of a, ties excluded; Wilson 95%)</h2>{_table(metrics.get('judges'))}
-<h2>Human check (agreement with each judge)</h2>{_table(metrics.get('human'))}
-<h2>Experiment arms</h2>{_table(_arm_rows(metrics.get('arms', {})))}
+{_failures_section(results)}
+{_arms_section(metrics, (metrics.get('training_estimate') or {}).get('epochs', params.get('epochs', '?')))}
+{_loss_section(metrics)}
 {_sweep_section(results.get('sweep'))}
-<h2>Training loss</h2>{_loss_plot(metrics.get('loss_curve', {}))}
-<h2>Headline numbers</h2>{_table(headline_rows)}
+{_cost_section(results)}
+<h2>Evaluation: answer quality (token F1, SQuAD v1.1 rules, 0-100)</h2>{_table(scores)}
+<h2>Token F1 per arm and dataset (zero-shot, 95% bootstrap confidence interval)</h2>{_table(metrics.get('f1'))}
+{_token_section(metrics)}
+<h2>Pairwise LLM judges (how often answer A wins, ties excluded; Wilson 95% interval)</h2>{_table(metrics.get('judges'))}
+<h2>Human check (agreement with each judge)</h2>{_table(metrics.get('human'))}
+<h2>Other headline numbers</h2>{_table(headline_rows)}
 <h2>Cleanup</h2>{cleanup}
 </body></html>
 """
+
+
+INDEX_COLUMNS = ("run", "status", "backend", "arms trained", "best validation loss", "cleanup")
+
+
+def index_row(run_id: str, results: dict[str, Any]) -> dict[str, Any]:
+    """One run's row on the comparison page."""
+    metrics = results.get("metrics", {})
+    arms = metrics.get("arms") or {}
+    losses = [r.get("best_validation_loss") for r in arms.values() if isinstance(r.get("best_validation_loss"), int | float)]
+    truth = results.get("cleanup", {})
+    cleanup = ("not audited" if not truth.get("audited") else
+               "nothing remains" if not truth.get("remaining") else f"{len(truth['remaining'])} remain")
+    return {"run": run_id, "status": results.get("status", ""), "backend": results.get("backend", ""),
+            "arms trained": sum(1 for r in arms.values() if r.get("status") == "Completed"),
+            "best validation loss": min(losses) if losses else None, "cleanup": cleanup}
+
+
+def render_index(runs_dir: str | Path) -> str:
+    """runs/index.html: one row per run folder with a results.json, newest first, linked to its report."""
+    runs_dir = Path(runs_dir)
+    body = []
+    for folder in sorted((p for p in runs_dir.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True):
+        path = folder / "results.json"
+        if not path.exists():
+            continue
+        try:
+            row = index_row(folder.name, json.loads(path.read_text()))
+        except (ValueError, OSError):
+            continue
+        cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in INDEX_COLUMNS[1:])
+        link = f'<a href="{html.escape(folder.name)}/report.html">{html.escape(folder.name)}</a>'
+        body.append(f"<tr><td>{link}</td>{cells}</tr>")
+    head = "".join(f"<th>{html.escape(c.capitalize())}</th>" for c in INDEX_COLUMNS)
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>" if body else "<p>No runs yet.</p>"
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Workshop runs</title>'
+            '<link rel="icon" href="data:,"><style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto}'
+            "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 10px;text-align:left}"
+            f"th{{background:#f3f3f3}}</style></head><body><h1>Workshop runs</h1>{table}</body></html>\n")
 
 
 def numbers_note() -> str:

@@ -232,6 +232,12 @@ def _declared_default(declared: dict[str, dict[str, Any]], name: str) -> Any:
     return None
 
 
+def effective_parameters(overrides: dict[str, Any], declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every declared parameter with the value this run used (the report's parameter table)."""
+    names = dict.fromkeys(name for params in declared.values() for name in params)
+    return {name: overrides.get(name, _declared_default(declared, name)) for name in names}
+
+
 def cleanup_truth(metrics: dict[str, Any], overrides: dict[str, Any],
                   declared: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What remains of the run's workshop: 07's own audit, or else a read-only audit run here.
@@ -423,6 +429,7 @@ def run_series(
             os.environ["WORKSHOP_BACKEND"] = "aws"
             os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
             cell_timeout = None  # 04 waits for a real training job
+        results["parameters"] = effective_parameters(overrides, declared)
         try:
             for notebook, point, label in steps:
                 params = {**parameters_for(overrides, declared[notebook.stem]), **point}
@@ -473,6 +480,7 @@ def run_series(
     if latest.is_symlink() or latest.exists():
         latest.unlink()
     latest.symlink_to(run_id)
+    (runs_dir / "index.html").write_text(report.render_index(runs_dir))  # the comparison across runs
     return results
 
 

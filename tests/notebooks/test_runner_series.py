@@ -27,7 +27,7 @@ def test_runner_writes_run_folder(tmp_path):
     assert saved["cleanup"]["audited"] and saved["cleanup"]["remaining"] == []
     assert {"name", "status", "seconds"} <= saved["notebooks"][0].keys()
     html = (tmp_path / "latest" / "report.html").read_text()
-    assert "Sandbox numbers" in html and "token_f1" in html
+    assert "Sandbox numbers" in html and "Token F1" in html and "token_f1" not in html
     assert len(list((tmp_path / "t").glob("0*.ipynb"))) == 7
 
 

@@ -166,7 +166,7 @@ def test_report_html_marks_sandbox_numbers():
     page = report.render_html(results)
     notice = html.escape(report.SANDBOX_NOTICE)
     assert notice in page and "Nothing billable remains" in page
-    assert "<th>model</th><th>token_f1</th>" in page and "<td>50.00</td>" in page
+    assert "<th>Model</th><th>Token F1</th>" in page and "<td>50</td>" in page
     assert notice not in report.render_html({**results, "backend": "aws"})
 
 
