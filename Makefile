@@ -56,12 +56,13 @@ unit: $(STAMP)
 
 # The notebook-level tests, side by side (one file per worker: each file's tests share state in order):
 # the series notebook by notebook, the runner's runs, the series as a least-privilege role, and the
-# by-hand path (nbclient, committed kernelspec and parameters, `make lab`'s environment).
+# by-hand path (nbclient, committed kernelspec and parameters, `make lab`'s environment), and the run
+# report in headless Chromium (-rs prints the plain reason when Chromium is not installed).
 NOTEBOOK_TESTS := tests/notebooks/test_series.py tests/notebooks/test_runner_series.py \
-	tests/notebooks/test_caller_policy.py tests/notebooks/test_byhand.py
+	tests/notebooks/test_caller_policy.py tests/notebooks/test_byhand.py tests/notebooks/test_report_browser.py
 
 series: setup
-	$(BIN)/python -m pytest -q -n 3 --dist loadfile $(NOTEBOOK_TESTS)
+	$(BIN)/python -m pytest -q -rs -n 3 --dist loadfile $(NOTEBOOK_TESTS)
 
 nbval: $(STAMP)
 	env -u $(CONFIRM_SPEND_ENV) $(BIN)/python -m pytest -q -x -p no:python -p tests.notebooks.sandbox_plugin \

@@ -88,7 +88,7 @@ LABELS = {
     "min": "Min", "max": "Max", "reduced_pct": "Reduction vs base (%)", "reading": "Reading",
     "token_f1": "Token F1", "f1": "Token F1", "dataset": "Dataset", "mode": "Mode",
     "notebook": "Notebook", "seconds": "Seconds", "detail": "Detail", "metric": "Metric", "value": "Value",
-    "parameter": "Parameter", "resource": "Resource", "best": "Best",
+    "parameter": "Parameter", "resource": "Resource", "best": "Best", "model ID": "Model ID",
 }
 ARM_NAMES = {"base": "Base model (no fine-tuning)", "ft_n": "FT-N (N originals)", "ft_4n": "FT-4N (4N originals)",
              "ft_n_3n": "FT-N+3N (N originals + 3N synthetic)"}
@@ -105,22 +105,30 @@ def plain(key: Any) -> str:
 
 # ---- HTML report ---------------------------------------------------------------------------
 
+CODE_COLUMNS = ("notebook", "where", "parameter", "resource", "model ID")
+
+
 def _table(table: Any) -> str:
+    """An HTML table with plain-language headings; names the reader types (parameters, notebooks) as code."""
     records = rows(table)
     if not records:
         return "<p><em>none</em></p>"
     columns = list(dict.fromkeys(key for row in records for key in row))
     head = "".join(f"<th>{html.escape(plain(c))}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_cell(row.get(c)))}</td>" for c in columns) + "</tr>"
-        for row in records
-    )
+
+    whole = {c for c in columns if all(not isinstance(r.get(c), float) or r[c].is_integer() for r in records)}
+
+    def cell(column: str, value: Any) -> str:  # a column of whole numbers reads as integers, not 25.00
+        text = html.escape(str(int(value)) if column in whole and isinstance(value, float) else _cell(value))
+        return f"<td><code>{text}</code></td>" if column in CODE_COLUMNS and text else f"<td>{text}</td>"
+
+    body = "".join("<tr>" + "".join(cell(c, row.get(c)) for c in columns) + "</tr>" for row in records)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e12 else f"{value:.2f}"
+        return f"{value:.2f}"
     if isinstance(value, str) and value in ARM_NAMES:
         return ARM_NAMES[value]
     return "" if value is None else str(value)
@@ -204,7 +212,7 @@ def _sweep_plot(sweep: dict[str, Any]) -> str:
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(labels)), 3.6))
     for arm in dict.fromkeys(r["arm"] for r in rows):
         points = [(labels.index("\n".join(f"{a}={r[a]}" for a in axes)), r["best_validation_loss"]) for r in rows if r["arm"] == arm]
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=arm)
+        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label=ARM_NAMES.get(arm, arm))
     best = sweep.get("best")
     if best:
         x = labels.index("\n".join(f"{a}={best[a]}" for a in axes))
@@ -230,7 +238,7 @@ def _sweep_section(sweep: dict[str, Any] | None) -> str:
     verdict = (f"<p>Lowest validation loss: <strong>{best['best_validation_loss']:.4g}</strong> at "
                + html.escape(" ".join(f"{a}={best[a]}" for a in sweep.get("grid", {}))) + ".</p>") if best else ""
     return (f"<h2>Hyperparameter sweep</h2><p><code>{command}</code>, arms <code>{html.escape(str(sweep.get('arms')))}</code>: "
-            f"one run of 04_fine_tuning per grid point.</p>{verdict}{_table(_sweep_table(sweep))}{_sweep_plot(sweep)}")
+            f"one run of <code>04_fine_tuning</code> per grid point.</p>{verdict}{_table(_sweep_table(sweep))}{_sweep_plot(sweep)}")
 def _cleanup_section(truth: dict[str, Any]) -> str:
     """The audit's verdict: "Nothing billable remains" only when an audit ran and found nothing."""
     remaining = truth.get("remaining", [])
@@ -238,11 +246,11 @@ def _cleanup_section(truth: dict[str, Any]) -> str:
     if not truth.get("audited"):
         reason = html.escape(str(truth.get("error") or "the run ended before any audit"))
         return (f'<p class="notice"><strong>Not audited</strong> ({reason}): resources of this run may still '
-                "exist and bill. Run 07_cleanup.</p>")
+                "exist and bill. Run <code>07_cleanup</code>.</p>")
     if not remaining:
-        return f"<p>Nothing billable remains (audit by {by}).</p>"
-    return (f'<p class="notice"><strong>{len(remaining)} resource(s) remain</strong> (audit by {by}). '
-            "Run 07_cleanup to delete them.</p>" + _table([{"resource": r} for r in remaining]))
+        return f"<p>Nothing billable remains (audit by <code>{by}</code>).</p>"
+    return (f'<p class="notice"><strong>{len(remaining)} resource(s) remain</strong> (audit by <code>{by}</code>). '
+            "Run <code>07_cleanup</code> to delete them.</p>" + _table([{"resource": r} for r in remaining]))
 
 
 MODEL_KEYS = ("base_model", "teacher", "comparison_model", "judge_models", "deployed_model")
@@ -275,7 +283,9 @@ def _arms_section(metrics: dict[str, Any], epochs: Any) -> str:
 
 
 def _usd_text(value: Any) -> str:
-    return f"${value:,.2f}" if isinstance(value, int | float) else "unknown (price gap)"
+    if not isinstance(value, int | float):
+        return "unknown (price gap)"
+    return f"${value:,.2f}" if value == 0 or value >= 0.01 else f"${value:.2g} (under one cent)"
 
 
 def _cost_section(results: dict[str, Any]) -> str:
@@ -296,7 +306,7 @@ def _cost_section(results: dict[str, Any]) -> str:
                      if isinstance(estimate.get("train_tokens"), int) else
                      f"<p>Estimated before training: <strong>{_usd_text(estimate.get('total_usd'))}</strong>.{gap}</p>")
     else:
-        parts.append("<p>No training estimate was recorded (04_fine_tuning did not reach its estimate).</p>")
+        parts.append("<p>No training estimate was recorded (<code>04_fine_tuning</code> did not reach its estimate).</p>")
     parts.append(_token_cost(metrics, (results.get("parameters") or {}).get("base_model") or
                              (metrics.get("models") or {}).get("base_model")))
     return "".join(parts)
@@ -307,7 +317,7 @@ def _token_cost(metrics: dict[str, Any], base_model: Any) -> str:
     usage = rows(metrics.get("token_usage"))
     tokens = sum(float(r.get("n") or 0) * float(r.get("mean") or 0) for r in usage)
     if not usage:
-        return "<p>No token usage was recorded (06_evaluation did not score answers).</p>"
+        return "<p>No token usage was recorded (<code>06_evaluation</code> did not score answers).</p>"
     price = None
     if base_model:
         try:
