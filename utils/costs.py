@@ -567,6 +567,21 @@ def spend_confirmed_by_environment() -> bool:
     return os.environ.get(CONFIRM_SPEND_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
+def show(estimate: Estimate) -> None:
+    """The estimate as a rendered Markdown table in a Jupyter kernel, as its Markdown text elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None  # type: ignore[assignment]
+    shell = get_ipython() if get_ipython else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(Markdown(estimate.render()))
+    else:
+        print(estimate.render())
+        print()
+
+
 def guard(estimate: Estimate, confirm_spend: bool, max_usd: float | None = None) -> bool:
     """Show the estimate, then say whether the billable step may run.
 
@@ -575,8 +590,7 @@ def guard(estimate: Estimate, confirm_spend: bool, max_usd: float | None = None)
     via ``price_overrides``) and ``max_usd`` is None or the total is at most ``max_usd``.
     Otherwise prints why nothing was created and which parameter to set, and returns False.
     """
-    print(estimate.render())
-    print()
+    show(estimate)
     if not confirm_spend and spend_confirmed_by_environment():
         confirm_spend = True
         print(f"confirm_spend: switched on by {CONFIRM_SPEND_ENV}=1 in this kernel's environment "

@@ -42,7 +42,7 @@ def _jsonable(value: Any) -> Any:
 def record(name: str, value: Any, *, label: str = "", show: bool = True) -> None:
     """Record a headline number (or small table) for the run report, and show it."""
     payload = {"name": name, "value": _jsonable(value), "label": label or name}
-    text = f"recorded {payload['label']}: {_short(payload['value'])}"
+    text = f"{plain(payload['label'])}: {_short(payload['value'])}"  # what the reader sees; the record is in the MIME part
     try:
         from IPython.display import display
     except ImportError:  # plain Python: nothing to collect, just print
@@ -468,3 +468,21 @@ def numbers_note() -> str:
     from utils import aws
 
     return "(sandbox stand-in numbers)" if aws.backend() == "sandbox" else ""
+
+
+def readable_tables() -> None:
+    """Notebook tables show whole cells: full ARNs, job names and answers, never cut to "arn:aws:bed...".
+
+    Called when this module is imported (every notebook imports it), so each notebook's
+    DataFrames read in full without a setup line of their own.
+    https://pandas.pydata.org/docs/user_guide/options.html#available-options
+    """
+    try:
+        import pandas as pd
+    except ImportError:  # plain Python without pandas: nothing to configure
+        return
+    pd.set_option("display.max_colwidth", None)
+    pd.set_option("display.max_columns", None)
+
+
+readable_tables()
