@@ -89,7 +89,17 @@ LABELS = {
     "token_f1": "Token F1", "f1": "Token F1", "dataset": "Dataset", "mode": "Mode",
     "notebook": "Notebook", "seconds": "Seconds", "detail": "Detail", "metric": "Metric", "value": "Value",
     "parameter": "Parameter", "resource": "Resource", "best": "Best", "model ID": "Model ID",
+    "ci_low": "95% CI low", "ci_high": "95% CI high", "wilson_low": "95% CI low", "wilson_high": "95% CI high",
+    "win_rate": "Win rate of A (%)", "tie_rate": "Ties (%)", "position_disagreement": "Order changed verdict (%)",
+    "percent_agreement": "Agreement (%)", "kappa": "Cohen's kappa", "a": "Answer A from", "b": "Answer B from",
+    "parse_failures": "Unparsed verdicts",
 }
+# Columns in reading order (notebook outputs come back with their keys sorted); others follow as found.
+COLUMN_ORDER = ("arm", "model", "judge", "a", "b", "dataset", "mode", "n", "token_f1", "f1", "win_rate", "ci_low", "ci_high",
+                "wilson_low", "wilson_high", "tie_rate", "position_disagreement", "parse_failures", "kappa",
+                "percent_agreement", "mean", "median", "std", "min", "max", "reduced_pct", "reading")
+VALUE_NAMES = {"aws_docs_qa": "AWS docs Q&A", "tatqa": "TAT-QA", "comparison": "Comparison model",
+               "zero_shot": "zero-shot", "few_shot": "few-shot"}
 ARM_NAMES = {"base": "Base model (no fine-tuning)", "ft_n": "FT-N (N originals)", "ft_4n": "FT-4N (4N originals)",
              "ft_n_3n": "FT-N+3N (N originals + 3N synthetic)"}
 
@@ -113,7 +123,8 @@ def _table(table: Any) -> str:
     records = rows(table)
     if not records:
         return "<p><em>none</em></p>"
-    columns = list(dict.fromkeys(key for row in records for key in row))
+    found = list(dict.fromkeys(key for row in records for key in row))
+    columns = [c for c in COLUMN_ORDER if c in found] + [c for c in found if c not in COLUMN_ORDER]
     head = "".join(f"<th>{html.escape(plain(c))}</th>" for c in columns)
 
     whole = {c for c in columns if all(not isinstance(r.get(c), float) or r[c].is_integer() for r in records)}
@@ -129,8 +140,8 @@ def _table(table: Any) -> str:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
-    if isinstance(value, str) and value in ARM_NAMES:
-        return ARM_NAMES[value]
+    if isinstance(value, str) and (value in ARM_NAMES or value in VALUE_NAMES):
+        return ARM_NAMES.get(value) or VALUE_NAMES[value]
     return "" if value is None else str(value)
 
 
@@ -253,6 +264,8 @@ def _cleanup_section(truth: dict[str, Any]) -> str:
             "Run <code>07_cleanup</code> to delete them.</p>" + _table([{"resource": r} for r in remaining]))
 
 
+KEY_PARAMETERS = ("workshop_id", "profile_name", "student", "region", "arms", "n_originals", "epochs", "learning_rate",
+                  "use_synthetic", "teacher", "customization_type", "max_examples", "confirm_spend")
 MODEL_KEYS = ("base_model", "teacher", "comparison_model", "judge_models", "deployed_model")
 
 
@@ -266,9 +279,11 @@ def _parameters_section(results: dict[str, Any]) -> str:
                   for k, v in models.items()]
     param_rows = [{"parameter": k, "value": json.dumps(v) if isinstance(v, dict | list) else v}
                   for k, v in sorted(params.items())]
+    key_rows = [row for row in param_rows if row["parameter"] in KEY_PARAMETERS]
     return (f"<h2>Models used</h2>{_table(model_rows)}"
-            f"<h2>Parameters</h2><details open><summary>{len(param_rows)} parameters "
-            f"(notebook defaults with this run's overrides)</summary>{_table(param_rows)}</details>")
+            f"<h2>Parameters</h2><p>The ones that shape the experiment:</p>{_table(key_rows)}"
+            f"<details><summary>All {len(param_rows)} parameters (notebook defaults with this run's overrides)"
+            f"</summary>{_table(param_rows)}</details>")
 
 
 def _arms_section(metrics: dict[str, Any], epochs: Any) -> str:
