@@ -434,7 +434,7 @@ profile <strong>{html.escape(str(metrics.get('profile', '')))}</strong>.</p>
 """
 
 
-INDEX_COLUMNS = ("run", "status", "backend", "arms trained", "best validation loss", "cleanup")
+INDEX_COLUMNS = ("run", "status", "backend", "arms trained", "best validation loss", "best token F1", "cleanup")
 
 
 def index_row(run_id: str, results: dict[str, Any]) -> dict[str, Any]:
@@ -442,12 +442,15 @@ def index_row(run_id: str, results: dict[str, Any]) -> dict[str, Any]:
     metrics = results.get("metrics", {})
     arms = metrics.get("arms") or {}
     losses = [r.get("best_validation_loss") for r in arms.values() if isinstance(r.get("best_validation_loss"), int | float)]
+    scores = [r for r in rows(metrics.get("evaluation_scores")) if isinstance(r.get("token_f1"), int | float)]
+    top = max(scores, key=lambda r: r["token_f1"]) if scores else None
     truth = results.get("cleanup", {})
     cleanup = ("not audited" if not truth.get("audited") else
                "nothing remains" if not truth.get("remaining") else f"{len(truth['remaining'])} remain")
     return {"run": run_id, "status": results.get("status", ""), "backend": results.get("backend", ""),
             "arms trained": sum(1 for r in arms.values() if r.get("status") == "Completed"),
-            "best validation loss": min(losses) if losses else None, "cleanup": cleanup}
+            "best validation loss": min(losses) if losses else None,
+            "best token F1": f"{top['token_f1']:.1f} ({top.get('model', '')})" if top else None, "cleanup": cleanup}
 
 
 def render_index(runs_dir: str | Path) -> str:

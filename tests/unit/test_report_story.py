@@ -46,4 +46,4 @@ def test_index_has_one_row_per_run(tmp_path):
         (tmp_path / run_id / "results.json").write_text(json.dumps({**report_fixture.results(), "status": status}))
     page = report.render_index(tmp_path)
     assert page.index('href="r2/report.html"') < page.index('href="r1/report.html"')
-    assert page.count("<tr><td>") == 2 and "1 remain" in page
+    assert page.count("<tr><td>") == 2 and "1 remain" in page and "55.0 (ft_n)" in page
