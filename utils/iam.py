@@ -45,6 +45,8 @@ VALIDATION_PREFIX = "datasets/"
 OUTPUT_PREFIX = "customization-output/"
 BATCH_INPUT_PREFIX = "batch-input/"
 BATCH_OUTPUT_PREFIX = "batch-output/"
+EVALUATION_INPUT_PREFIX = "evaluation-input/"
+EVALUATION_OUTPUT_PREFIX = "evaluation-output/"
 BEDROCK_SERVICE = "bedrock.amazonaws.com"
 MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 
@@ -625,6 +627,32 @@ def ensure_batch_role(
     )
     return _ensure_service_role(
         name, trust, f"Bedrock batch inference of workshop {workshop_id}", tags,
+        policy=(f"{name}-Permissions", permissions, f"S3 and InvokeModel for {name}"),
+        account=account, region=region, kms_key_arn=kms_key_arn,
+    )
+
+
+def ensure_evaluation_role(
+    workshop_id: str, bucket: str, region: str, account: str, *,
+    input_prefix: str = EVALUATION_INPUT_PREFIX, output_prefix: str = EVALUATION_OUTPUT_PREFIX,
+    kms_key_arn: str | None = None,
+) -> str:
+    """The model-evaluation (evaluation-job) service role; returns its ARN.
+
+    Trust: ``bedrock.amazonaws.com`` for this account's evaluation jobs in ``region`` only.
+    Permissions: read the data-set prefix, write the results prefix, InvokeModel on the judge
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/judge-service-roles.html; whether a
+    judge-based job needs more actions than these is uncertain).
+    """
+    name = ws.role_name(workshop_id, "evaluation")
+    tags = ws.tags(workshop_id, purpose="model-evaluation")
+    trust = render_policy("evaluation-role-trust", AccountId=account, Region=region)
+    permissions = render_policy(
+        "evaluation-role-permissions", Bucket=bucket, Region=region, AccountId=account,
+        InputPrefix=_normalise_prefix(input_prefix), OutputPrefix=_normalise_prefix(output_prefix),
+    )
+    return _ensure_service_role(
+        name, trust, f"Bedrock model evaluation jobs of workshop {workshop_id}", tags,
         policy=(f"{name}-Permissions", permissions, f"S3 and InvokeModel for {name}"),
         account=account, region=region, kms_key_arn=kms_key_arn,
     )
