@@ -53,7 +53,6 @@ NOT_EXERCISED = {
     "BedrockStopOwnBatchInferenceJobs": "only 07 stops a batch inference job, one still running; CI leaves none",
     "BedrockTagOwnResources": "tags are set at creation; no notebook calls TagResource",
     "BedrockUntagOwnResources": "no notebook calls UntagResource",
-    "BedrockReadTagsInThisAccountAndRegion": "07's audit reads tags only of resources left over; CI leaves none",
     # Deny guards: removing one denies nothing, so no run can "need" it. The test below checks
     # instead that each denies what it names and that no step of the run tried it.
     "NeverRewriteOrRemoveTheBoundary": "a Deny guard on the service roles' permissions boundary policy",
