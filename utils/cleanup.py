@@ -204,7 +204,10 @@ def _list_bedrock(workshop_id: str, region: str, notes: list[str]) -> list[Resou
     found: list[Resource] = []
     for kind, operation, key, name_field, arn_field, status_field in _BEDROCK_LISTS:
         try:
-            items = list(_pages(bedrock, operation, key, nameContains=prefix))
+            # nameContains without the trailing hyphen: ListEvaluationJobs' pattern
+            # ``[a-z0-9](-*[a-z0-9]){0,62}`` (botocore) refuses a value ending in "-"; the prefix
+            # itself is checked below.
+            items = list(_pages(bedrock, operation, key, nameContains=prefix.rstrip("-")))
         except ClientError as err:
             action = "bedrock:" + "".join(part.capitalize() for part in operation.split("_"))
             if aws.error_code(err) in ("AccessDenied", "AccessDeniedException"):
@@ -630,7 +633,7 @@ def wait_out_stopping(
         stopping = [
             item["jobName"]
             for operation, key in kinds
-            for page in bedrock.get_paginator(operation).paginate(nameContains=prefix, statusEquals="Stopping")
+            for page in bedrock.get_paginator(operation).paginate(nameContains=prefix.rstrip("-"), statusEquals="Stopping")
             for item in page.get(key, [])
             if item["jobName"].startswith(prefix) and (workshop_id is None or _is_ours(
                 _safe_tags(lambda a=item["jobArn"]: bedrock.list_tags_for_resource(resourceARN=a)["tags"]),

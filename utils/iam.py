@@ -45,6 +45,8 @@ VALIDATION_PREFIX = "datasets/"
 OUTPUT_PREFIX = "customization-output/"
 BATCH_INPUT_PREFIX = "batch-input/"
 BATCH_OUTPUT_PREFIX = "batch-output/"
+EVALUATION_INPUT_PREFIX = "evaluation-input/"
+EVALUATION_OUTPUT_PREFIX = "evaluation-output/"
 BEDROCK_SERVICE = "bedrock.amazonaws.com"
 MAX_POLICY_VERSIONS = 5  # IAM keeps at most five versions of a managed policy
 
@@ -616,21 +618,48 @@ def ensure_customization_role(
     )
 
 
+def _ensure_io_role(
+    workshop_id: str, purpose: str, template: str, description: str, bucket: str, region: str, account: str, *,
+    input_prefix: str, output_prefix: str, kms_key_arn: str | None,
+) -> str:
+    """A job role that reads an input prefix and writes an output prefix (``<template>-trust`` and
+    ``<template>-permissions``): the batch-inference and the model-evaluation roles."""
+    name = ws.role_name(workshop_id, purpose)
+    tags = ws.tags(workshop_id, purpose=purpose if purpose != "evaluation" else "model-evaluation")
+    trust = render_policy(f"{template}-trust", AccountId=account, Region=region)
+    permissions = render_policy(
+        f"{template}-permissions", Bucket=bucket, Region=region, AccountId=account,
+        InputPrefix=_normalise_prefix(input_prefix), OutputPrefix=_normalise_prefix(output_prefix),
+    )
+    return _ensure_service_role(
+        name, trust, f"{description} of workshop {workshop_id}", tags,
+        policy=(f"{name}-Permissions", permissions, f"S3 and InvokeModel for {name}"),
+        account=account, region=region, kms_key_arn=kms_key_arn,
+    )
+
+
 def ensure_batch_role(
     workshop_id: str, bucket: str, region: str, account: str, *,
     input_prefix: str = BATCH_INPUT_PREFIX, output_prefix: str = BATCH_OUTPUT_PREFIX,
     kms_key_arn: str | None = None,
 ) -> str:
     """The batch-inference (model-invocation-job) service role; returns its ARN."""
-    name = ws.role_name(workshop_id, "batch-inference")
-    tags = ws.tags(workshop_id, purpose="batch-inference")
-    trust = render_policy("batch-role-trust", AccountId=account, Region=region)
-    permissions = render_policy(
-        "batch-role-permissions", Bucket=bucket, Region=region, AccountId=account,
-        InputPrefix=_normalise_prefix(input_prefix), OutputPrefix=_normalise_prefix(output_prefix),
-    )
-    return _ensure_service_role(
-        name, trust, f"Bedrock batch inference of workshop {workshop_id}", tags,
-        policy=(f"{name}-Permissions", permissions, f"S3 and InvokeModel for {name}"),
-        account=account, region=region, kms_key_arn=kms_key_arn,
-    )
+    return _ensure_io_role(workshop_id, "batch-inference", "batch-role", "Bedrock batch inference", bucket, region,
+                           account, input_prefix=input_prefix, output_prefix=output_prefix, kms_key_arn=kms_key_arn)
+
+
+def ensure_evaluation_role(
+    workshop_id: str, bucket: str, region: str, account: str, *,
+    input_prefix: str = EVALUATION_INPUT_PREFIX, output_prefix: str = EVALUATION_OUTPUT_PREFIX,
+    kms_key_arn: str | None = None,
+) -> str:
+    """The model-evaluation (evaluation-job) service role; returns its ARN.
+
+    Trust: ``bedrock.amazonaws.com`` for this account's evaluation jobs in ``region`` only.
+    Permissions: read the data-set prefix, write the results prefix, InvokeModel on the judge
+    (https://docs.aws.amazon.com/bedrock/latest/userguide/judge-service-roles.html; whether a
+    judge-based job needs more actions than these is uncertain).
+    """
+    return _ensure_io_role(workshop_id, "evaluation", "evaluation-role", "Bedrock model evaluation jobs", bucket,
+                           region, account, input_prefix=input_prefix, output_prefix=output_prefix,
+                           kms_key_arn=kms_key_arn)

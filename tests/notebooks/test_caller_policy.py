@@ -51,7 +51,6 @@ NOT_EXERCISED = {
     "BedrockProvisionedThroughput": "the Provisioned Throughput path of 05; CI deploys Nova on demand",
     "BedrockDeleteOwnProvisionedThroughput": "07 deletes Provisioned Throughput only if 05 bought some; CI does not",
     "BedrockStopOwnBatchInferenceJobs": "only 07 stops a batch inference job, one still running; CI leaves none",
-    "BedrockEvaluationJobs": "no notebook creates a Bedrock evaluation job (06 scores with utils.evaluation)",
     "BedrockTagOwnResources": "tags are set at creation; no notebook calls TagResource",
     "BedrockUntagOwnResources": "no notebook calls UntagResource",
     "BedrockCreateModelImportJob": "05's Custom Model Import section is off by default",

@@ -32,7 +32,8 @@ CI_PARAMETERS: dict[str, dict] = {
     "03_synthetic_data": {"workshop_id": WORKSHOP_ID, "pairs_per_sample": 3, "confirm_spend": True},
     "04_fine_tuning": {"workshop_id": WORKSHOP_ID, "epochs": 2, "confirm_spend": True, "poll_seconds": 0.2},
     "05_deployment": {"workshop_id": WORKSHOP_ID, "confirm_spend": True, "poll_seconds": 0.2},
-    "06_evaluation": {"workshop_id": WORKSHOP_ID, "max_examples": 6, "confirm_spend": True},
+    "06_evaluation": {"workshop_id": WORKSHOP_ID, "max_examples": 6, "confirm_spend": True,
+                      "use_evaluation_job": True},
     "07_cleanup": {"workshop_id": WORKSHOP_ID},
 }
 

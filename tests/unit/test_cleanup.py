@@ -160,7 +160,7 @@ def test_tags_alone_clean_everything_billable(sandbox_env, state_file, monkeypat
     cleanup._price(throughput, {"pt_hour_nocommit:nova-lite": 20.5})
     assert throughput.cost == "$20.50/hour"
     assert kinds["customization-job"].action == cleanup.KEEP_RECORD
-    assert any("evaluation-jobs not checked" in n for n in notes)  # the sandbox lacks ListEvaluationJobs
+    assert not any("evaluation-jobs not checked" in n for n in notes)  # the sandbox lists evaluation jobs
     table = cleanup.plan_markdown(plan, notes)
     assert "| found by |" in table.replace("| name | found by", "| found by") and "cannot delete" in table
     result = cleanup.cleanup(fresh, region=REGION, plan=plan, poll_s=0.05, log=lambda _: None)

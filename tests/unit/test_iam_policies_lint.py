@@ -24,7 +24,8 @@ VALUES = {
     "CallerRoleArn": "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole-20261121",
     "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
 }
-TRUST_POLICIES = {"customization-role-trust": "model-customization-job", "batch-role-trust": "model-invocation-job"}
+TRUST_POLICIES = {"customization-role-trust": "model-customization-job", "batch-role-trust": "model-invocation-job",
+                  "evaluation-role-trust": "evaluation-job"}
 RESOURCE_POLICIES = {"bucket-tls-only"}
 IDENTITY_POLICIES = sorted(set(iam.template_names()) - set(TRUST_POLICIES) - RESOURCE_POLICIES)
 

@@ -762,8 +762,8 @@ def test_count_tokens(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_unemulated_operation_is_a_validation_error(sandbox: Env) -> None:
     with pytest.raises(ClientError) as exc:
-        sandbox.client("bedrock").list_evaluation_jobs()
-    assert code(exc) == "ValidationException" and "ListEvaluationJobs" in message(exc)
+        sandbox.client("bedrock").list_guardrails()
+    assert code(exc) == "ValidationException" and "ListGuardrails" in message(exc)
 
 
 def test_custom_model_answers_depend_on_data_not_on_random_ids(sandbox: Env) -> None:

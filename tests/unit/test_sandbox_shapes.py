@@ -174,6 +174,28 @@ def test_every_operation_matches_botocore_output_shapes(sandbox: Env, monkeypatc
         outputDataConfig={"s3OutputDataConfig": {"s3Uri": f"s3://{bucket}/batch/out/"}})["jobArn"]
     call(east, "stop_model_invocation_job", jobIdentifier=other)
 
+    # Model evaluation job (LLM-as-a-judge on precomputed responses): complete, list, stop, delete.
+    eval_data = sandbox.put_jsonl(bucket, "eval/d.jsonl", [
+        {"prompt": "Revenue?", "referenceResponse": "12", "modelResponses": [{"response": "12", "modelIdentifier": "ft"}]}])
+    eval_request = {
+        "roleArn": role, "applicationType": "ModelEvaluation",
+        "evaluationConfig": {"automated": {
+            "datasetMetricConfigs": [{"taskType": "QuestionAndAnswer",
+                                      "dataset": {"name": "d", "datasetLocation": {"s3Uri": eval_data}},
+                                      "metricNames": ["Builtin.Correctness", "Builtin.Completeness"]}],
+            "evaluatorModelConfig": {"bedrockEvaluatorModels": [{"modelIdentifier": "amazon.nova-pro-v1:0"}]}}},
+        "inferenceConfig": {"models": [{"precomputedInferenceSource": {"inferenceSourceIdentifier": "ft"}}]},
+        "outputDataConfig": {"s3Uri": f"s3://{bucket}/eval/out/"},
+    }
+    ev = call(east, "create_evaluation_job", jobName=unique("ev").lower(), **eval_request)["jobArn"]
+    call(east, "get_evaluation_job", jobIdentifier=ev)  # InProgress
+    wait_for(lambda: east.get_evaluation_job(jobIdentifier=ev), "status", ("Completed",))
+    call(east, "get_evaluation_job", jobIdentifier=ev)
+    call(east, "list_evaluation_jobs")
+    ev_stop = east.create_evaluation_job(jobName=unique("ev").lower(), **eval_request)["jobArn"]
+    call(east, "stop_evaluation_job", jobIdentifier=ev_stop)
+    call(east, "batch_delete_evaluation_job", jobIdentifiers=[ev, ev_stop])  # one deleted, one error (Stopping)
+
     # Custom Model Import: a fabricated Hugging Face folder (file names only, no weights).
     from tests.unit.test_sandbox_imports import tiny_model_folder
 

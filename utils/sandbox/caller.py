@@ -298,7 +298,7 @@ class CallerGate:
         tables = {"model-customization-job": store.jobs, "custom-model": store.models,
                   "provisioned-model": store.throughputs, "custom-model-deployment": store.deployments,
                   "model-invocation-job": store.batch_jobs, "model-import-job": store.import_jobs,
-                  "imported-model": store.imported_models}
+                  "imported-model": store.imported_models, "evaluation-job": store.evaluation_jobs}
         table = tables.get(kind)
         with self.bedrock.lock:
             found = table.maybe(region, identifier) if table is not None else None
@@ -392,6 +392,12 @@ class CallerGate:
                     check(act, self.bedrock.arn(region, f"model-invocation-job/{NEW_ID}"), ctx), *pass_role()]
         if op in ("GetModelInvocationJob", "StopModelInvocationJob"):
             return existing("model-invocation-job", "jobIdentifier")
+        if op == "CreateEvaluationJob":  # evaluation-job, tagged with jobTags (Service Authorization Reference)
+            return [check(act, self.bedrock.arn(region, f"evaluation-job/{NEW_ID}"), tags("jobTags")), *pass_role()]
+        if op in ("GetEvaluationJob", "StopEvaluationJob"):
+            return existing("evaluation-job", "jobIdentifier")
+        if op == "BatchDeleteEvaluationJob":
+            return [check(act, self._arn(region, "evaluation-job", str(ident))) for ident in p.get("jobIdentifiers") or []]
         if op == "CreateModelImportJob":  # resource "*" in the Service Authorization Reference
             return [check(act, "*", tags("jobTags", "importedModelTags")), *pass_role()]
         if op == "GetModelImportJob":

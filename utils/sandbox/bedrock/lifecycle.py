@@ -76,3 +76,16 @@ DEPLOYMENT_UPDATE = Transition("Updating", "UpdateCompleted", 1.0)
 
 # ---- Custom Model Import ----------------------------------------------------------------------
 IMPORT_JOB = Transition("InProgress", "Completed", 1.0)  # or Failed, when the S3 folder breaks a rule
+
+# ---- model evaluation jobs --------------------------------------------------------------------
+# InProgress: the checks (role, output permission, data set) at the end of the first phase, the
+# scoring at the end of the second, which lasts 0.4 s plus up to 2 s (1 s per 500 prompts).
+EVALUATION = Phases((("checks", 0.2), ("scoring", 0.4)))
+
+
+def evaluation_extra_seconds(prompts: int) -> float:
+    return min(2.0, prompts / 500.0)
+
+
+EVALUATION_STOP = Transition("Stopping", "Stopped", 0.3)
+EVALUATION_DELETE = Transition("Deleting", "deleted", 0.3)  # BatchDeleteEvaluationJob; then the job is gone

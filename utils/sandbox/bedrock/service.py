@@ -25,6 +25,7 @@ from utils.sandbox.bedrock.custom_models import CustomModels
 from utils.sandbox.bedrock.customization import Customization
 from utils.sandbox.bedrock.deployments import Deployments
 from utils.sandbox.bedrock.errors import log_internal
+from utils.sandbox.bedrock.evaluation import Evaluation
 from utils.sandbox.bedrock.foundation import FoundationModels
 from utils.sandbox.bedrock.imports import Imports
 from utils.sandbox.bedrock.moto_bridge import MotoBridge
@@ -58,6 +59,7 @@ class Bedrock:
         self.deployments = Deployments(self)
         self.batch = Batch(self)
         self.imports = Imports(self)
+        self.evaluation = Evaluation(self)
         self.tagging = Tagging(self)
         self.runtime = Runtime(self)
 
@@ -168,6 +170,7 @@ class Bedrock:
                 except Exception as exc:  # noqa: BLE001 - one resource must not break every request
                     log_internal(resource.arn, exc)
             self.imports.advance(now)
+            self.evaluation.advance(now)
             due = [batch for batch in list(store.batch_jobs.values()) if self.batch.advance(batch, now)]
         # Batch records run outside the lock (a big job must not stall other requests); the
         # results are published under it.
@@ -290,3 +293,18 @@ class Bedrock:
 
     def delete_imported_model(self, region: str, p: P) -> P:
         return self.imports.delete_imported_model(region, p)
+
+    def create_evaluation_job(self, region: str, p: P) -> P:
+        return self.evaluation.create_evaluation_job(region, p)
+
+    def get_evaluation_job(self, region: str, p: P) -> P:
+        return self.evaluation.get_evaluation_job(region, p)
+
+    def list_evaluation_jobs(self, region: str, p: P) -> P:
+        return self.evaluation.list_evaluation_jobs(region, p)
+
+    def stop_evaluation_job(self, region: str, p: P) -> P:
+        return self.evaluation.stop_evaluation_job(region, p)
+
+    def batch_delete_evaluation_job(self, region: str, p: P) -> P:
+        return self.evaluation.batch_delete_evaluation_job(region, p)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the resource types, for annotations only: this module impor
     from utils.sandbox.bedrock.custom_models import CustomModel
     from utils.sandbox.bedrock.customization import CustomizationJob
     from utils.sandbox.bedrock.deployments import Deployment
+    from utils.sandbox.bedrock.evaluation import EvaluationJob
     from utils.sandbox.bedrock.imports import ImportedModel, ImportJob
     from utils.sandbox.bedrock.provisioned import ProvisionedThroughput
 
@@ -251,6 +252,7 @@ class Store:
         self.batch_jobs: Table[InvocationJob] = Table("model invocation job", keys=("arn", "job_id"))
         self.import_jobs: Table[ImportJob] = Table("model import job")
         self.imported_models: Table[ImportedModel] = Table("imported model")
+        self.evaluation_jobs: Table[EvaluationJob] = Table("evaluation job", keys=("arn",))
         self.tags: dict[str, dict[str, str]] = {}
         self.tokens = Tokens()
         # Runtime calls served, per model ID: what a real account would be billed for.
@@ -258,7 +260,7 @@ class Store:
 
     def tables(self) -> tuple[Table[Any], ...]:
         return (self.jobs, self.models, self.throughputs, self.deployments, self.batch_jobs, self.import_jobs,
-                self.imported_models)
+                self.imported_models, self.evaluation_jobs)
 
     def knows(self, arn: str) -> bool:
         return any(arn in table for table in self.tables())
