@@ -55,8 +55,6 @@ NOT_EXERCISED = {
     "BedrockUntagOwnResources": "no notebook calls UntagResource",
     "BedrockCreateModelImportJob": "05's Custom Model Import section is off by default",
     "BedrockReadModelImportJobs": "05's Custom Model Import section is off by default",
-    "BedrockCleanupStopsAndDeletesEvaluationJobsAndImportedModels":
-        "07 stops or deletes evaluation jobs and imported models only if a run made some; CI makes none",
     # Deny guards: removing one denies nothing, so no run can "need" it. The test below checks
     # instead that each denies what it names and that no step of the run tried it.
     "NeverRewriteOrRemoveTheBoundary": "a Deny guard on the service roles' permissions boundary policy",
