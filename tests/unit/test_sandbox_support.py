@@ -138,7 +138,9 @@ def sandbox_fixture(**knobs: Any) -> Any:
         os.environ["AWS_CONFIG_FILE"] = os.devnull
         os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
         os.environ.pop("AWS_PROFILE", None)
-        server = start(**{"time_scale": FAST, "batch_min_records": 1, **knobs})
+        # Many tests of one module share this sandbox and leave short jobs running: the concurrent-job
+        # quota (tested on its own in test_sandbox_job_quota.py) would make them depend on each other.
+        server = start(**{"time_scale": FAST, "batch_min_records": 1, "concurrent_customization_jobs": 100, **knobs})
         try:
             yield Env(server)
         finally:
