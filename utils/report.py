@@ -489,18 +489,19 @@ def numbers_note() -> str:
 
 
 def readable_tables() -> None:
-    """Notebook tables show whole cells: full ARNs, job names and answers, never cut to "arn:aws:bed...".
+    """Notebook tables show whole cells (full ARNs, job names and answers) with text left-aligned.
 
-    Called when this module is imported (every notebook imports it), so each notebook's
-    DataFrames read in full without a setup line of their own.
+    Each notebook calls this once in its import cell (importing utils changes nothing by itself).
     https://pandas.pydata.org/docs/user_guide/options.html#available-options
     """
-    try:
-        import pandas as pd
-    except ImportError:  # plain Python without pandas: nothing to configure
-        return
+    import pandas as pd
+
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.max_columns", None)
-
-
-readable_tables()
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:  # plain Python: only the pandas options apply
+        return
+    if get_ipython() is not None:  # Jupyter right-aligns table cells; text reads better left-aligned
+        display(HTML("<style>.dataframe td, .dataframe th { text-align: left !important; }</style>"))
