@@ -62,6 +62,14 @@ class HyperParameter:
         return str(int(number)) if self.kind is int else repr(number)
 
 
+# Providers whose serverless models are not sold through AWS Marketplace: no product ID and no
+# subscription, so their access needs no aws-marketplace action. Every other provider's model
+# (Anthropic, Cohere, AI21, ...) starts a Marketplace subscription on its first call. Source:
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-access-product-ids.html (checked
+# 2026-12-06: "Amazon, DeepSeek, Mistral AI, Meta, Qwen, OpenAI").
+NOT_ON_MARKETPLACE = frozenset({"amazon", "deepseek", "mistral ai", "meta", "qwen", "openai"})
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A Bedrock model as the series uses it."""
@@ -86,6 +94,11 @@ class ModelSpec:
     @property
     def retired(self) -> bool:
         return self.status == "RETIRED"
+
+    @property
+    def on_marketplace(self) -> bool:
+        """True when the model is sold through AWS Marketplace (its first call starts a subscription)."""
+        return self.provider.lower() not in NOT_ON_MARKETPLACE
 
     def profile_id(self, prefix: str | None = None) -> str:
         """The inference-profile ID, e.g. ``us.anthropic.claude-sonnet-4-6``."""

@@ -7,7 +7,7 @@ only when the student is served that way). :func:`run_preflight` then checks, fo
 that plan only: the SDK versions, where the notebook runs (SageMaker or elsewhere,
 kernel), who the caller is, the lifecycle of every model in use, that the student
 can be customized in the region, inference-profile IDs, model access (AWS
-Marketplace subscription and Anthropic's use-case form for third-party models), the
+Marketplace subscription for models sold there, and Anthropic's use-case form), the
 caller's permissions (``iam:SimulatePrincipalPolicy``) and Bedrock quotas. A fresh
 account is not blocked by a model that no notebook of this run calls.
 
@@ -65,7 +65,7 @@ CALLER_POLICY = "iam-policies/notebook-caller.json"
 NO_MODEL_ACCESS = "You don't have access to the model with the specified model ID."
 MODEL_ACCESS_DOC = "https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html"
 MARKETPLACE_ACTIONS = ("aws-marketplace:Subscribe", "aws-marketplace:ViewSubscriptions", "aws-marketplace:Unsubscribe")
-# Serverless models are enabled by default; for a third-party model the first call starts an
+# Serverless models are enabled by default; for a model sold through Marketplace (not Amazon or Meta) the first call starts an
 # AWS Marketplace subscription in the background, which needs the caller's Marketplace
 # permissions and a payment method, takes up to 15 minutes, and may keep answering
 # AccessDenied for about 2 minutes after the permissions are fixed (MODEL_ACCESS_DOC).
@@ -82,8 +82,9 @@ ANTHROPIC_FORM_FIX = (
     "use-case details, or the PutUseCaseForModelAccess API. Then wait up to 15 minutes and rerun."
 )
 ACCESS_FIX = (
-    "Model access is not in place for this account and model. Amazon models need nothing. For third-party "
-    f"models: {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
+    "Model access is not in place for this account and model. Models not sold through AWS Marketplace "
+    "(Amazon, Meta, Mistral AI, DeepSeek, Qwen, OpenAI) need no subscription. For Marketplace models "
+    f"(Anthropic, Cohere, AI21, ...): {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
 )
 IAM_FIX = (
     f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} (rendered with "
@@ -218,9 +219,10 @@ class RunPlan:
         return models.get(self.roles["student"])
 
     @property
-    def third_party(self) -> bool:
-        """True when a model in use is not Amazon's (its access goes through AWS Marketplace)."""
-        return any(models.get(key).provider.lower() != "amazon" for key in self.roles.values())
+    def marketplace(self) -> bool:
+        """True when a model in use is sold through AWS Marketplace (its first call needs the
+        caller's aws-marketplace actions); Amazon and Meta models are not."""
+        return any(models.get(key).on_marketplace for key in self.roles.values())
 
     def rows(self) -> list[dict[str, str]]:
         """One row per role of the profile: checked or skipped, and why."""
@@ -317,6 +319,8 @@ def explain_access_denied(message: str, provider: str = "") -> str:
         return MARKETPLACE_FIX + (f" {ANTHROPIC_FORM_FIX}" if anthropic else "")
     if "don't have access to the model" in lowered or "do not have access to the model" in lowered \
             or "model access is denied" in lowered:
+        if provider.lower() in models.NOT_ON_MARKETPLACE:
+            return _not_on_marketplace_fix(provider)
         return (MARKETPLACE_FIX + f" {ANTHROPIC_FORM_FIX}") if anthropic else ACCESS_FIX
     if "not authorized to perform" in lowered or "bedrock:" in lowered:
         return IAM_FIX
@@ -612,12 +616,17 @@ def _access_row(checklist: Checklist, bedrock: Any, state: _ModelState, *, probe
         checklist.add(label, PASS, "authorized, entitled, agreement available")
 
 
+def _not_on_marketplace_fix(provider: str) -> str:
+    return (f"{IAM_FIX} {provider} models are not sold through AWS Marketplace, so no subscription is "
+            f"needed; if access still fails, check for an SCP ({SCP_FIX}) and see {MODEL_ACCESS_DOC}")
+
+
 def _access_fix(spec: models.ModelSpec) -> str:
-    """Amazon models need no subscription; third-party ones the Marketplace steps (+ Anthropic's form)."""
-    provider = spec.provider.lower()
-    if provider == "amazon":
-        return f"{IAM_FIX} Amazon models need no Marketplace subscription; if access still fails, see {MODEL_ACCESS_DOC}"
-    return MARKETPLACE_FIX + (f" {ANTHROPIC_FORM_FIX}" if provider == "anthropic" else "")
+    """Models not sold through Marketplace (Amazon, Meta, ...) need no subscription: their access
+    problems are IAM or SCPs. Marketplace models need the Marketplace steps (+ Anthropic's form)."""
+    if not spec.on_marketplace:
+        return _not_on_marketplace_fix(spec.provider)
+    return MARKETPLACE_FIX + (f" {ANTHROPIC_FORM_FIX}" if spec.provider.lower() == "anthropic" else "")
 
 
 def _invoke_probe(checklist: Checklist, state: _ModelState, label: str, why: str) -> None:
@@ -660,7 +669,7 @@ def series_action_probes(
 
     Serving checks Provisioned Throughput only when the plan serves the student that way
     (else on-demand deployments); invoking inference profiles only when a model in use needs
-    one; the Marketplace actions only when a third-party model is in use.
+    one; the Marketplace actions only when a model sold through Marketplace is in use.
     """
     part = iam.partition_for(region)
     bedrock = f"arn:{part}:bedrock:{region}:{account}"
@@ -706,7 +715,7 @@ def series_action_probes(
         ("s3:DeleteBucket", bucket),
         ("servicequotas:ListServiceQuotas", "*"),
     ]
-    if plan is not None and plan.third_party:
+    if plan is not None and plan.marketplace:
         probes += [(action, "*") for action in MARKETPLACE_ACTIONS]
     return probes
 

@@ -300,7 +300,8 @@ def test_access_not_enabled_from_availability(env):
 
 
 @pytest.mark.parametrize(("message", "expected"), [
-    ("You don't have access to the model with the specified model ID.", "use-case form"),
+    # Nova is Amazon's: no subscription or form applies, so the fix is IAM / SCP (not the Anthropic form).
+    ("You don't have access to the model with the specified model ID.", "not sold through AWS Marketplace"),
     ("User: arn:aws:sts::1:assumed-role/R/s is not authorized to perform: bedrock:InvokeModel", "notebook-caller"),
     ("... with an explicit deny in a service control policy", "administrator"),
 ])
@@ -523,13 +524,15 @@ def test_default_plan_checks_student_and_teacher_only():
     plan = preflight.plan_run("current")
     assert plan.roles == {"student": "nova-lite", "teacher": "nova-pro"}
     assert set(plan.skipped) == {"judge_1", "judge_2", "comparison_1"}
-    assert plan.deployment == "on_demand" and not plan.third_party
+    assert plan.deployment == "on_demand" and not plan.marketplace
     table = plan.render("markdown")
     assert "| judge_1 | Anthropic Claude Sonnet 4.6 | no | use_judges=False" in table
     assert "| teacher | Amazon Nova Pro | yes |" in table
     no_teacher = preflight.plan_run("current", use_synthetic=False)
     assert "teacher" not in no_teacher.roles and "use_synthetic=False" in no_teacher.skipped["teacher"][1]
-    assert preflight.plan_run("current", teacher="claude-sonnet-4-6").third_party
+    assert preflight.plan_run("current", teacher="claude-sonnet-4-6").marketplace
+    # Meta's models are not sold through AWS Marketplace: a Llama teacher needs no aws-marketplace action.
+    assert not preflight.plan_run("current", teacher="llama3-3-70b").marketplace
 
 
 def test_fresh_account_passes_when_only_amazon_models_are_used(env):
@@ -545,7 +548,9 @@ def test_fresh_account_passes_when_only_amazon_models_are_used(env):
     judged = run(plan=preflight.plan_run(use_judges=True))
     claude, llama = row(judged, "access: Anthropic Claude Sonnet 4.6"), row(judged, "access: Meta Llama 3.3 70B")
     assert claude.status == FAIL and "use-case form" in claude.fix and "aws-marketplace:Subscribe" in claude.fix
-    assert llama.status == FAIL and "aws-marketplace:ViewSubscriptions" in llama.fix and "use-case" not in llama.fix
+    # Meta's models are not sold through Marketplace: their access problem is IAM or an SCP, not a subscription.
+    assert llama.status == FAIL and "not sold through AWS Marketplace" in llama.fix and "use-case" not in llama.fix
+    assert "aws-marketplace:" not in llama.fix
 
 
 def test_permission_probes_follow_the_plan():

@@ -61,21 +61,31 @@ def test_amazon_models_need_nothing(fresh: Env) -> None:
     assert _ask(fresh, "amazon.nova-lite-v1:0")["usage"]["outputTokens"] > 0
 
 
-def test_third_party_model_subscribes_on_first_call(fresh: Env) -> None:
-    before = _availability(fresh, "meta.llama3-3-70b-instruct-v1:0")
+def test_meta_models_are_not_sold_through_marketplace_and_need_nothing(fresh: Env) -> None:
+    # https://docs.aws.amazon.com/bedrock/latest/userguide/model-access-product-ids.html: Meta's
+    # models have no product ID and no subscription.
+    avail = _availability(fresh, "meta.llama3-3-70b-instruct-v1:0")
+    assert avail["entitlementAvailability"] == "AVAILABLE"
+    assert avail["agreementAvailability"]["status"] == "AVAILABLE"
+    assert _ask(fresh, LLAMA_PROFILE)["usage"]["outputTokens"] > 0
+
+
+def test_marketplace_model_subscribes_on_first_call(fresh: Env) -> None:
+    fresh.configure(anthropic_use_case_submitted=True)  # the form is not what this test is about
+    model = "anthropic.claude-sonnet-4-6"
+    before = _availability(fresh, model)
     assert before["entitlementAvailability"] == "NOT_AVAILABLE"
     assert before["agreementAvailability"] == {"status": "NOT_AVAILABLE"}
     assert before["authorizationStatus"] == "AUTHORIZED" and before["regionAvailability"] == "AVAILABLE"
-    assert _denied(fresh, LLAMA_PROFILE) == NO_MODEL_ACCESS  # the first call starts the subscription
-    assert _availability(fresh, "meta.llama3-3-70b-instruct-v1:0")["agreementAvailability"]["status"] == "PENDING"
-    assert _denied(fresh, LLAMA_PROFILE) == NO_MODEL_ACCESS  # still subscribing
+    assert _denied(fresh, SONNET_PROFILE) == NO_MODEL_ACCESS  # the first call starts the subscription
+    assert _availability(fresh, model)["agreementAvailability"]["status"] == "PENDING"
+    assert _denied(fresh, SONNET_PROFILE) == NO_MODEL_ACCESS  # still subscribing
     time.sleep(SUBSCRIPTION_S + 0.1)
-    assert _ask(fresh, LLAMA_PROFILE)["usage"]["outputTokens"] > 0
-    after = _availability(fresh, "meta.llama3-3-70b-instruct-v1:0")
+    assert _ask(fresh, SONNET_PROFILE)["usage"]["outputTokens"] > 0
+    after = _availability(fresh, model)
     assert after["entitlementAvailability"] == "AVAILABLE" and after["agreementAvailability"]["status"] == "AVAILABLE"
     # Subscriptions are per account: another region sees it too.
-    west = fresh.client("bedrock", "us-west-2").get_foundation_model_availability(
-        modelId="meta.llama3-3-70b-instruct-v1:0")
+    west = fresh.client("bedrock", "us-west-2").get_foundation_model_availability(modelId=model)
     assert west["entitlementAvailability"] == "AVAILABLE"
 
 
@@ -125,12 +135,14 @@ def test_preflight_names_the_marketplace_and_use_case_form_fixes(fresh_env: Env)
     checklist = preflight.run_preflight("current", plan=plan, today=TODAY, check_permissions=False)
     assert _row(checklist, "access: Amazon Nova Lite").status == PASS
     llama = next(c for c in checklist.checks if c.name.startswith("access: Meta Llama 3.3"))
-    assert llama.status == FAIL and "Marketplace" in llama.fix
+    assert llama.status == PASS  # Meta's models are not sold through Marketplace
     sonnet = next(c for c in checklist.checks if c.name.startswith("access: Anthropic Claude Sonnet 4.6"))
     assert sonnet.status == FAIL and "use-case form" in sonnet.fix
 
 
 def test_preflight_maps_the_runtime_access_denied_messages() -> None:
+    assert "not sold through AWS Marketplace" in preflight.explain_access_denied(NO_MODEL_ACCESS, "Meta")
+    assert "aws-marketplace:Subscribe" in preflight.explain_access_denied(NO_MODEL_ACCESS, "Anthropic")
     assert "Marketplace" in preflight.explain_access_denied(MARKETPLACE_DENIED)
     assert "aws-marketplace:Subscribe" in preflight.explain_access_denied(MARKETPLACE_DENIED)
     assert "use-case form" in preflight.explain_access_denied(USE_CASE_DENIED)

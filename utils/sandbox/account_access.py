@@ -28,6 +28,10 @@ USE_CASE_DENIED = (
     "details form before using the model. If you have already filled out the form, try again in 15 minutes."
 )
 NO_MODEL_ACCESS = "You don't have access to the model with the specified model ID."
+# Model-ID prefixes of the providers whose serverless models are not sold through AWS Marketplace
+# (no product ID, no subscription): "Amazon, DeepSeek, Mistral AI, Meta, Qwen, OpenAI" per
+# https://docs.aws.amazon.com/bedrock/latest/userguide/model-access-product-ids.html
+NOT_ON_MARKETPLACE = frozenset({"amazon", "deepseek", "mistral", "meta", "qwen", "openai"})
 MARKETPLACE_ACTIONS = ("aws-marketplace:ViewSubscriptions", "aws-marketplace:Subscribe")
 
 
@@ -82,9 +86,9 @@ class AccountAccess:
     """Knobs and state of the account's own access (see the sandbox README's knob table).
 
     ``model_access="fresh"`` reports a fresh account's truth, per
-    https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html: Amazon models need
-    nothing; other providers' models need an AWS Marketplace subscription, which the first runtime
-    call starts (the caller needs ``aws-marketplace:Subscribe`` and ``ViewSubscriptions``);
+    https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html: models not sold through
+    AWS Marketplace (``NOT_ON_MARKETPLACE``: Amazon, Meta, ...) need nothing; other providers' models
+    need an AWS Marketplace subscription, which the first runtime call starts (the caller needs ``aws-marketplace:Subscribe`` and ``ViewSubscriptions``);
     Anthropic's models also need the one-time use-case form (``anthropic_use_case_submitted``).
     The docs say calls may succeed while the subscription is finalised; the sandbox answers
     AccessDenied until it completes (``marketplace_subscription_seconds`` × ``time_scale``; AWS
@@ -120,7 +124,7 @@ class AccountAccess:
         return model_id.split(".", 1)[0].lower()
 
     def _needs_subscription(self, model_id: str) -> bool:
-        return self.knobs["model_access"] == "fresh" and self.provider(model_id) != "amazon"
+        return self.knobs["model_access"] == "fresh" and self.provider(model_id) not in NOT_ON_MARKETPLACE
 
     def _form_missing(self, model_id: str) -> bool:
         return self.provider(model_id) == "anthropic" and not self.knobs["anthropic_use_case_submitted"]
