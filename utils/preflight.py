@@ -224,6 +224,11 @@ class RunPlan:
         caller's aws-marketplace actions); Amazon and Meta models are not."""
         return any(models.get(key).on_marketplace for key in self.roles.values())
 
+    @property
+    def marketplace_required(self) -> bool:
+        """True when a model that 01–05 need (not only 06's judges or comparison) is sold through Marketplace."""
+        return any(models.get(key).on_marketplace for role, key in self.roles.items() if not _only_06(role))
+
     def rows(self) -> list[dict[str, str]]:
         """One row per role of the profile: checked or skipped, and why."""
         rows = [{"role": role, "model": models.get(key).name, "checked": "yes",
@@ -247,6 +252,29 @@ class RunPlan:
 
     def _repr_markdown_(self) -> str:
         return self.render("markdown")
+
+
+# Roles only 06 calls: a problem with their model is a warning in 01 (01–05 can go ahead), with the
+# fix to apply before 06. Everything else the run needs from 01 on is a failure.
+ONLY_06_ROLES = ("judge", "comparison")
+
+
+def _only_06(role: str) -> bool:
+    return role.split("_")[0] in ONLY_06_ROLES
+
+
+def _severity(roles: list[str]) -> str:
+    """✗ for a model 01–05 need; ⚠ for a model only 06 calls (judges, comparison models)."""
+    return WARN if roles and all(_only_06(r) for r in roles) else FAIL
+
+
+def _later_fix(roles: list[str], fix: str) -> str:
+    """The fix, plus what a ⚠ for a model only 06 calls means for the run."""
+    if _severity(roles) == FAIL:
+        return fix
+    switches = sorted({f"use_{r.split('_')[0]}{'s' if r.startswith('judge') else ''}=False" for r in roles})
+    return (f"{fix} Only 06 calls it ({', '.join(roles)}): 01–05 can go ahead; fix this before 06, or run 06 "
+            f"with {' and '.join(switches)}.")
 
 
 _ROLE_USE = {
@@ -466,14 +494,14 @@ def _lifecycle_row(
             eol = f" (registry: end of life {spec.end_of_life})" if spec.end_of_life else ""
             reason = "retired" if spec.retired or models.REPLACEMENTS.get(spec.key) else "not offered here"
             checklist.add(
-                label, FAIL,
+                label, _severity(state.roles),
                 f"{spec.model_id} not found in {checklist.region}: {reason}{eol}. Its ID no longer works.",
-                _replacement_text(spec) if reason == "retired" else
-                f"Pick a region that offers it, or another model: {_replacement_text(spec)}",
+                _later_fix(state.roles, _replacement_text(spec) if reason == "retired" else
+                           f"Pick a region that offers it, or another model: {_replacement_text(spec)}"),
             )
             return
-        checklist.add(label, FAIL, f"get_foundation_model failed: {code}: {message}",
-                      _fix_for_client_error(exc, "bedrock:GetFoundationModel"))
+        checklist.add(label, _severity(state.roles), f"get_foundation_model failed: {code}: {message}",
+                      _later_fix(state.roles, _fix_for_client_error(exc, "bedrock:GetFoundationModel")))
         return
     state.found, state.details = True, details
     lifecycle = details.get("modelLifecycle", {}) or {}
@@ -485,17 +513,18 @@ def _lifecycle_row(
     )
     limit = today + timedelta(days=max(LEGACY_REFUSE_DAYS, window_days))
     if eol and eol <= today + timedelta(days=window_days):
-        checklist.add(label, FAIL, f"{status}; end of life {eol} falls inside the workshop window",
-                      _replacement_text(spec))
+        checklist.add(label, _severity(state.roles), f"{status}; end of life {eol} falls inside the workshop window",
+                      _later_fix(state.roles, _replacement_text(spec)))
     elif status == "LEGACY":
         if eol and eol <= limit:
-            checklist.add(label, FAIL, f"LEGACY, end of life {eol} is within {LEGACY_REFUSE_DAYS} days ({dates})",
-                          _replacement_text(spec))
+            checklist.add(label, _severity(state.roles),
+                          f"LEGACY, end of life {eol} is within {LEGACY_REFUSE_DAYS} days ({dates})",
+                          _later_fix(state.roles, _replacement_text(spec)))
         elif not allow_legacy:
             checklist.add(
-                label, FAIL, f"LEGACY ({dates or 'no dates published'}); refused by default",
-                f"{_replacement_text(spec)} Or accept it knowingly with run_preflight(..., allow_legacy=True); "
-                "never buy Provisioned Throughput for a LEGACY model.",
+                label, _severity(state.roles), f"LEGACY ({dates or 'no dates published'}); refused by default",
+                _later_fix(state.roles, f"{_replacement_text(spec)} Or accept it knowingly with "
+                           "run_preflight(..., allow_legacy=True); never buy Provisioned Throughput for a LEGACY model."),
             )
         else:
             state.usable = True
@@ -544,11 +573,11 @@ def _resolve_profiles(checklist: Checklist, bedrock: Any, states: list[_ModelSta
         name = f"inference profile: {state.spec.name} ({', '.join(state.roles)})"
         if chosen is None:
             checklist.add(
-                name, FAIL,
+                name, _severity(state.roles),
                 f"needs an inference profile, and none of {candidates} is offered in {checklist.region}",
-                f"Run in a region with a system-defined profile for {state.spec.model_id} "
-                f"(e.g. {state.spec.customization_regions[0] if state.spec.customization_regions else 'us-east-1'}), "
-                "or choose another model for this role.",
+                _later_fix(state.roles, f"Run in a region with a system-defined profile for {state.spec.model_id} (e.g. "
+                           f"{state.spec.customization_regions[0] if state.spec.customization_regions else 'us-east-1'}), "
+                           "or choose another model for this role."),
             )
             state.usable = False
             continue
@@ -610,7 +639,8 @@ def _access_row(checklist: Checklist, bedrock: Any, state: _ModelState, *, probe
     if availability.get("regionAvailability") == "NOT_AVAILABLE":
         problems.append((f"not available in {checklist.region}", _replacement_text(spec)))
     if problems:
-        checklist.add(label, FAIL, "; ".join(p for p, _ in problems), " ".join(dict.fromkeys(f for _, f in problems)))
+        checklist.add(label, _severity(state.roles), "; ".join(p for p, _ in problems),
+                      _later_fix(state.roles, " ".join(dict.fromkeys(f for _, f in problems))))
         state.usable = False
     else:
         checklist.add(label, PASS, "authorized, entitled, agreement available")
@@ -641,8 +671,8 @@ def _invoke_probe(checklist: Checklist, state: _ModelState, label: str, why: str
     except ClientError as exc:
         code, message = _error(exc)
         if _denied(code):
-            checklist.add(label, FAIL, f"one-token invoke denied: {message}",
-                          explain_access_denied(message, state.spec.provider))
+            checklist.add(label, _severity(state.roles), f"one-token invoke denied: {message}",
+                          _later_fix(state.roles, explain_access_denied(message, state.spec.provider)))
             state.usable = False
         else:
             checklist.add(label, WARN, f"could not check ({why}; one-token invoke: {code})")
@@ -793,7 +823,11 @@ def _permissions_row(checklist: Checklist, student: models.ModelSpec, plan: RunP
         fixes.append(MARKETPLACE_FIX)
     if explicit:
         fixes.append(f"{', '.join(sorted(set(explicit)))}: {SCP_FIX}")
-    checklist.add(label, FAIL, f"denied: {', '.join(sorted(set(denied + explicit)))}", " ".join(fixes))
+    blocked = set(denied + explicit)
+    only_06 = plan is not None and blocked <= set(MARKETPLACE_ACTIONS) and not plan.marketplace_required
+    roles = [r for r, k in (plan.roles.items() if plan else ()) if _only_06(r) and models.get(k).on_marketplace]
+    checklist.add(label, WARN if only_06 else FAIL, f"denied: {', '.join(sorted(blocked))}",
+                  _later_fix(roles, " ".join(fixes)) if only_06 else " ".join(fixes))
 
 
 def _words(text: str) -> set[str]:
@@ -883,7 +917,7 @@ def run_preflight(
     """Run every check for the models and features of ``plan`` and return the :class:`Checklist`.
 
     ``plan`` comes from :func:`plan_run` (the notebooks' parameters); without one, the
-    notebooks' defaults are assumed (student and teacher, no judges or comparison models).
+    student and teacher only are checked (no judges or comparison models; 01 passes its own).
     ``region`` defaults to ``$WORKSHOP_REGION``, then the profile's region.
     ``student`` overrides the profile's student (a registry key or ID).
     ``allow_legacy`` accepts LEGACY models whose end of life is more than

@@ -152,7 +152,7 @@ def env(monkeypatch):
 
     use_in_process_moto(monkeypatch, "us-east-1")
     fakes: dict[str, FakeBedrock] = {}
-    state = {"simulate": "allowed", "quotas": "handler"}
+    state = {"simulate": "allowed", "quotas": "handler", "deny": set()}
     real_client = aws.client
 
     def client(service, region=None, **kwargs):
@@ -178,7 +178,8 @@ def env(monkeypatch):
                 params = seen["params"]
                 if state["simulate"] == "denied-to-simulate":
                     return FakeBedrock.error("AccessDenied", "not authorized to perform: iam:SimulatePrincipalPolicy")
-                results = [{"EvalActionName": a, "EvalDecision": state["simulate"] if a == "iam:PassRole" else "allowed"}
+                results = [{"EvalActionName": a, "EvalDecision": state["simulate"] if a == "iam:PassRole" else
+                            "implicitDeny" if a in state["deny"] else "allowed"}
                            for a in params["ActionNames"]]
                 return FakeBedrock.ok({"EvaluationResults": results, "IsTruncated": False})
             c.meta.events.register("before-call.iam.SimulatePrincipalPolicy", simulate)
@@ -294,9 +295,20 @@ def test_old_sdk_gets_the_pip_fix():
 
 def test_access_not_enabled_from_availability(env):
     env.fake().availability[models.get("claude-sonnet-4-6").model_id] = {"entitlementAvailability": "NOT_AVAILABLE"}
-    access = row(run(plan=preflight.plan_run(use_judges=True)), "access: Anthropic Claude Sonnet 4.6")
-    assert access.status == FAIL and "use-case form" in access.fix
+    checklist = run(plan=preflight.plan_run(use_judges=True))
+    access = row(checklist, "access: Anthropic Claude Sonnet 4.6")
+    # Only 06 calls the judges: a warning with the fix, and 01–05 go ahead.
+    assert access.status == WARN and "use-case form" in access.fix
     assert "aws-marketplace:Subscribe" in access.fix and "15 minutes" in access.fix
+    assert "Only 06 calls it (judge_1)" in access.fix and "use_judges=False" in access.fix
+    assert checklist.ok, checklist.render()
+
+
+def test_a_model_01_to_05_need_still_fails_when_it_is_also_a_judge(env):
+    env.fake().availability[models.get("claude-sonnet-4-6").model_id] = {"entitlementAvailability": "NOT_AVAILABLE"}
+    checklist = run(plan=preflight.plan_run(use_judges=True, teacher="claude-sonnet-4-6"))
+    access = next(c for c in checklist.checks if c.name.startswith("access: Anthropic Claude Sonnet 4.6"))
+    assert access.status == FAIL and "Only 06" not in access.fix and not checklist.ok
 
 
 @pytest.mark.parametrize(("message", "expected"), [
@@ -332,6 +344,16 @@ def test_caller_permissions_denied_or_not_checkable(env):
     env.state["simulate"] = "denied-to-simulate"
     perms = row(run(), "caller permissions")
     assert perms.status == WARN and "could not check" in perms.detail
+
+
+def test_marketplace_actions_only_06_needs_are_a_warning(env):
+    env.state["deny"] = set(preflight.MARKETPLACE_ACTIONS)
+    perms = row(run(plan=preflight.plan_run(use_judges=True)), "caller permissions")
+    assert perms.status == WARN and "aws-marketplace:Subscribe" in perms.detail
+    assert "Only 06 calls it (judge_1)" in perms.fix and "use_judges=False" in perms.fix
+    # A Claude teacher (03) needs them before 06: then they stop 01.
+    perms = row(run(plan=preflight.plan_run(use_judges=True, teacher="claude-sonnet-4-6")), "caller permissions")
+    assert perms.status == FAIL and "Only 06" not in perms.fix
 
 
 def test_quotas_degrade_gracefully_when_denied(env):
@@ -547,9 +569,10 @@ def test_fresh_account_passes_when_only_amazon_models_are_used(env):
     assert checklist.facts["skipped_roles"]["judge_1"][0] == "Anthropic Claude Sonnet 4.6"
     judged = run(plan=preflight.plan_run(use_judges=True))
     claude, llama = row(judged, "access: Anthropic Claude Sonnet 4.6"), row(judged, "access: Meta Llama 3.3 70B")
-    assert claude.status == FAIL and "use-case form" in claude.fix and "aws-marketplace:Subscribe" in claude.fix
+    assert claude.status == WARN and "use-case form" in claude.fix and "aws-marketplace:Subscribe" in claude.fix
     # Meta's models are not sold through Marketplace: their access problem is IAM or an SCP, not a subscription.
-    assert llama.status == FAIL and "not sold through AWS Marketplace" in llama.fix and "use-case" not in llama.fix
+    assert llama.status == WARN and "not sold through AWS Marketplace" in llama.fix and "use-case" not in llama.fix
+    assert judged.ok, judged.render()  # only 06 calls the judges: 01–05 go ahead
     assert "aws-marketplace:" not in llama.fix
 
 

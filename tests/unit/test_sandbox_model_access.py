@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from tests.unit.test_sandbox_support import Env, sandbox_fixture
 from utils import preflight
-from utils.preflight import FAIL, PASS
+from utils.preflight import FAIL, PASS, WARN
 from utils.sandbox.account_access import MARKETPLACE_DENIED, NO_MODEL_ACCESS, USE_CASE_DENIED
 
 _sandbox = sandbox_fixture(time_scale=1.0)
@@ -136,6 +136,11 @@ def test_preflight_names_the_marketplace_and_use_case_form_fixes(fresh_env: Env)
     assert _row(checklist, "access: Amazon Nova Lite").status == PASS
     llama = next(c for c in checklist.checks if c.name.startswith("access: Meta Llama 3.3"))
     assert llama.status == PASS  # Meta's models are not sold through Marketplace
+    sonnet = next(c for c in checklist.checks if c.name.startswith("access: Anthropic Claude Sonnet 4.6"))
+    assert sonnet.status == WARN and "use-case form" in sonnet.fix and "before 06" in sonnet.fix
+    # A Claude teacher is needed by 03: the same access problem then stops 01.
+    plan = preflight.plan_run("current", teacher="claude-sonnet-4-6")
+    checklist = preflight.run_preflight("current", plan=plan, today=TODAY, check_permissions=False)
     sonnet = next(c for c in checklist.checks if c.name.startswith("access: Anthropic Claude Sonnet 4.6"))
     assert sonnet.status == FAIL and "use-case form" in sonnet.fix
 
