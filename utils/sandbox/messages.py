@@ -1,4 +1,4 @@
-"""Types shared by the request parsers (``bodies.py``) and the stand-in models (``standins.py``).
+"""Types shared by the request parsers (``bodies.py``) and the stand-in models (``standins/``).
 
 This module sits at the bottom of the sandbox's import graph: it imports nothing
 from the sandbox, so ``bodies`` and ``standins`` both depend on it and not on each other.

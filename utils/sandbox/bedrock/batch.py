@@ -16,7 +16,7 @@ from typing import Any
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, split_s3, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, split_s3, tag_dict
 from utils.sandbox.bedrock.training_data import records
 
 TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
@@ -120,12 +120,8 @@ class Batch(Family):
 
     def list_model_invocation_jobs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                j for j in self.store.batch_jobs.in_region(region)
-                if created_between(j.submitted, p.get("submitTimeAfter"), p.get("submitTimeBefore"))
-                and (not p.get("statusEquals") or j.status == p["statusEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in j.name)
-            ]
+            items = matching(self.store.batch_jobs.in_region(region), p, time_attr="submitted",
+                             after="submitTimeAfter", before="submitTimeBefore")
             return listing("invocationJobSummaries", items, p, InvocationJob.to_dict, sort_by="submitted")
 
     def stop_model_invocation_job(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from utils.sandbox.bedrock.errors import conflict
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, iso, listing
+from utils.sandbox.bedrock.store import iso, listing, matching
 from utils.sandbox.catalog import FoundationModel
 
 if TYPE_CHECKING:
@@ -77,14 +77,16 @@ class CustomModels(Family):
 
     def list_custom_models(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                m for m in self.store.models.in_region(region)
-                if created_between(m.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("nameContains") or p["nameContains"] in m.name)
-                and (not p.get("baseModelArnEquals") or p["baseModelArnEquals"] == m.base_model_arn)
-                and (not p.get("foundationModelArnEquals") or p["foundationModelArnEquals"] == m.base.arn(region))
-                and (not p.get("modelStatus") or p["modelStatus"] == "Active")
-            ]
+            # isOwned: "Return custom models depending on if the current account owns them (true)
+            # or if they were shared with the current account (false)" (botocore's
+            # ListCustomModelsRequest). Every sandbox model is this account's, so false lists none.
+            # A custom model exists here only once its job completed, hence modelStatus "Active".
+            items = matching(self.store.models.in_region(region), p, status_attr=None, equals={
+                "baseModelArnEquals": lambda m: m.base_model_arn,
+                "foundationModelArnEquals": lambda m: m.base.arn(region),
+                "modelStatus": lambda m: "Active",
+                "isOwned": lambda m: m.owner == self.moto.account,
+            })
             return listing("modelSummaries", items, p, CustomModel.summary)
 
     def delete_custom_model(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from utils.sandbox.bedrock import training_data as data
 from utils.sandbox.bedrock.custom_models import CustomModel
 from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, split_s3, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, split_s3, tag_dict
 from utils.sandbox.catalog import INVALID_MODEL_IDENTIFIER, FoundationModel
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -327,12 +327,7 @@ class Customization(Family):
 
     def list_model_customization_jobs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            jobs = [
-                j for j in self.store.jobs.in_region(region)
-                if created_between(j.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("statusEquals") or j.status == p["statusEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in j.name)
-            ]
+            jobs = matching(self.store.jobs.in_region(region), p)
             return listing("modelCustomizationJobSummaries", jobs, p, CustomizationJob.summary)
 
     def stop_model_customization_job(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

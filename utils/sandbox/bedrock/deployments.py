@@ -16,7 +16,7 @@ from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.custom_models import CustomModel
 from utils.sandbox.bedrock.errors import validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, tag_dict
 
 NOVA_V1_BASES = ("amazon.nova-micro-v1:0", "amazon.nova-lite-v1:0", "amazon.nova-pro-v1:0")
 
@@ -100,13 +100,8 @@ class Deployments(Family):
 
     def list_custom_model_deployments(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                d for d in self.store.deployments.in_region(region)
-                if created_between(d.created, p.get("createdAfter"), p.get("createdBefore"))
-                and (not p.get("statusEquals") or d.status == p["statusEquals"])
-                and (not p.get("modelArnEquals") or d.model.arn == p["modelArnEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in d.name)
-            ]
+            items = matching(self.store.deployments.in_region(region), p, after="createdAfter",
+                             before="createdBefore", equals={"modelArnEquals": lambda d: d.model.arn})
             return listing("modelDeploymentSummaries", items, p, Deployment.summary)
 
     def update_custom_model_deployment(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

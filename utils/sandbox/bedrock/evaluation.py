@@ -46,7 +46,7 @@ from typing import Any
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, split_s3, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, split_s3, tag_dict
 from utils.sandbox.bedrock.training_data import records
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -253,13 +253,8 @@ class Evaluation(Family):
 
     def list_evaluation_jobs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                j for j in self.store.evaluation_jobs.in_region(region)
-                if created_between(j.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("statusEquals") or j.status == p["statusEquals"])
-                and (not p.get("applicationTypeEquals") or j.application_type == p["applicationTypeEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in j.name)
-            ]
+            items = matching(self.store.evaluation_jobs.in_region(region), p,
+                             equals={"applicationTypeEquals": lambda j: j.application_type})
             return listing("jobSummaries", items, p, EvaluationJob.summary)
 
     # ---- stop and delete -----------------------------------------------------------------------

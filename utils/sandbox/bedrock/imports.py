@@ -33,10 +33,10 @@ from utils.sandbox.bedrock.errors import ApiError, conflict, not_found, validati
 from utils.sandbox.bedrock.family import Family
 from utils.sandbox.bedrock.store import (
     Table,
-    created_between,
     idempotent,
     iso,
     listing,
+    matching,
     new_id,
     split_s3,
     tag_dict,
@@ -224,12 +224,7 @@ class Imports(Family):
 
     def list_model_import_jobs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                j for j in self.tables()[0].in_region(region)
-                if created_between(j.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("statusEquals") or j.status == p["statusEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in j.name)
-            ]
+            items = matching(self.tables()[0].in_region(region), p)
             return listing("modelImportJobSummaries", items, p, ImportJob.summary)
 
     # ---- imported models ------------------------------------------------------------------------
@@ -239,11 +234,7 @@ class Imports(Family):
 
     def list_imported_models(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                m for m in self.tables()[1].in_region(region)
-                if created_between(m.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("nameContains") or p["nameContains"] in m.name)
-            ]
+            items = matching(self.tables()[1].in_region(region), p, status_attr=None)
             return listing("modelSummaries", items, p, ImportedModel.summary)
 
     def delete_imported_model(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.custom_models import CustomModel
 from utils.sandbox.bedrock.errors import validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import created_between, idempotent, iso, listing, new_id, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, tag_dict
 from utils.sandbox.catalog import INVALID_MODEL_IDENTIFIER, FoundationModel
 
 COMMITMENT_DAYS = {"OneMonth": 30, "SixMonths": 182}
@@ -114,13 +114,8 @@ class ProvisionedThroughputs(Family):
 
     def list_provisioned_model_throughputs(self, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.store.lock:
-            items = [
-                pt for pt in self.store.throughputs.in_region(region)
-                if created_between(pt.created, p.get("creationTimeAfter"), p.get("creationTimeBefore"))
-                and (not p.get("statusEquals") or pt.status == p["statusEquals"])
-                and (not p.get("modelArnEquals") or pt.model_arn == p["modelArnEquals"])
-                and (not p.get("nameContains") or p["nameContains"] in pt.name)
-            ]
+            items = matching(self.store.throughputs.in_region(region), p,
+                             equals={"modelArnEquals": lambda pt: pt.model_arn})
             return listing("provisionedModelSummaries", items, p, ProvisionedThroughput.to_dict)
 
     def update_provisioned_model_throughput(self, region: str, p: dict[str, Any]) -> dict[str, Any]:

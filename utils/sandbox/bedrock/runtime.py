@@ -2,7 +2,7 @@
 
 A ``modelId`` may be a foundation-model ID or ARN (on-demand models), an inference-profile ID
 or ARN, a provisioned-model ARN (InService) or a custom-model-deployment ARN (Active). Bodies
-are parsed and rendered by ``bodies.py``; answers come from the stand-ins (``standins.py``);
+are parsed and rendered by ``bodies.py``; answers come from the stand-ins (``standins/``);
 faults (``faults.py``) run before the model.
 """
 

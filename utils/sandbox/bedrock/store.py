@@ -5,6 +5,7 @@ Written once here and used by every resource family:
 * :class:`Table` -- one family's resources by ARN, with regional lookups (resources are per
   region: a lookup in us-west-2 never sees a us-east-1 resource);
 * :class:`Tokens` -- ``clientRequestToken`` idempotency (:func:`idempotent`);
+* :func:`matching` -- the filters of every ``list_*`` operation (time window, status, name, equals);
 * :func:`listing` -- sorting and ``nextToken`` pagination of every ``list_*`` operation;
 * tags by ARN, and the per-model runtime usage counters;
 * IDs (:func:`new_id`) and timestamps (:func:`iso`, :func:`to_epoch`).
@@ -19,7 +20,7 @@ import functools
 import secrets
 import string
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -107,10 +108,39 @@ def paginate(items: list[Any], max_results: int | None, token: str | None) -> tu
     return page, nxt
 
 
-def created_between(ts: float, after: Any, before: Any) -> bool:
-    """The ``creationTimeAfter``/``creationTimeBefore`` filters (exclusive bounds)."""
-    lo, hi = to_epoch(after), to_epoch(before)
-    return (lo is None or ts > lo) and (hi is None or ts < hi)
+def _given(value: Any) -> bool:
+    """Whether a filter parameter was passed (``False`` is a value: ``isOwned=false`` filters)."""
+    return value is not None and value != ""
+
+
+T = TypeVar("T")
+
+
+def matching(items: Iterable[T], p: dict[str, Any], *, time_attr: str = "created",
+             after: str = "creationTimeAfter", before: str = "creationTimeBefore", name_attr: str = "name",
+             status_attr: str | None = "status",
+             equals: Mapping[str, Callable[[T], Any]] | None = None) -> list[T]:
+    """The ``items`` a ``list_*`` request's filters select, in their order.
+
+    Every family's list operation filters the same way (botocore's ``List*Request`` shapes):
+    a time window ``p[after] < item.<time_attr> < p[before]`` (exclusive; the parameter names
+    differ: ``creationTimeAfter`` for most, ``submitTimeAfter`` for batch jobs, ``createdAfter``
+    for deployments), ``statusEquals`` against ``item.<status_attr>`` (families whose request
+    has no ``statusEquals`` pass ``status_attr=None``), ``nameContains`` as a substring of
+    ``item.<name_attr>``, and each ``equals[param](item) == p[param]`` for the family's own
+    filters (``modelArnEquals``, ``applicationTypeEquals`` ...). A filter not passed selects
+    everything.
+    """
+    lo, hi = to_epoch(p.get(after)), to_epoch(p.get(before))
+    status, name = p.get("statusEquals") if status_attr else None, p.get("nameContains")
+    extra = [(value_of, p[param]) for param, value_of in (equals or {}).items() if _given(p.get(param))]
+    return [
+        item for item in items
+        if (lo is None or getattr(item, time_attr) > lo) and (hi is None or getattr(item, time_attr) < hi)
+        and (not _given(status) or getattr(item, status_attr or "") == status)
+        and (not _given(name) or name in getattr(item, name_attr))
+        and all(value_of(item) == wanted for value_of, wanted in extra)
+    ]
 
 
 def listing(key: str, items: Iterable[Any], p: dict[str, Any], render: Callable[[Any], dict[str, Any]], *,
