@@ -413,7 +413,8 @@ def curve_marks(frames: Mapping[str, pd.DataFrame], base_model: str,
     stop and the best epoch; otherwise the best epoch is the one with the lowest validation loss.
     ``note`` says it in a sentence.
     """
-    hp = {h.name: h.default for h in models.HYPERPARAMETERS.get(models.family_of(base_model), ())}
+    hp = {h.name: h.default for h in models.hyperparameters(base_model)} \
+        if models.family_of(base_model) in models.HYPERPARAMETERS else {}
     hp.update(hyperparameters or {})
     planned = int(float(hp.get("epochCount", 1)))
     per_epoch = epoch_curves(frames)
@@ -580,10 +581,35 @@ def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.Da
     return results
 
 
+def check_deploy_arm(preferred: str, chosen: Sequence[str]) -> None:
+    """Refuse a ``deploy_arm`` that names no trained arm of this run, before any call.
+
+    ``""`` lets :func:`deploy_arm` choose. ``base`` has no custom model to deploy, and an arm
+    missing from ``arms`` would never be trained, so neither is ignored silently.
+    """
+    if not preferred:
+        return
+    trained = [arm for arm in chosen if arm != "base"]
+    options = f"choose one of {', '.join(trained)}" if trained else "add a trained arm to `arms`"
+    if preferred == "base":
+        raise JobSpecError(f"deploy_arm='base': the base model has no custom model to deploy (05 and 06 compare "
+                           f"with the base model anyway). Leave deploy_arm \"\" or {options}.")
+    if preferred not in TRAINED_ARMS:
+        raise JobSpecError(f"deploy_arm={preferred!r} is not an arm; {options} (or \"\" to pick one).")
+    if preferred not in chosen:
+        raise JobSpecError(f"deploy_arm={preferred!r} is not trained in this run (arms: {', '.join(chosen)}). "
+                           f"Add it to `arms`, or {options} (or \"\" to pick one).")
+
+
 def deploy_arm(results: Mapping[str, Mapping[str, Any]], preferred: str = "") -> str | None:
-    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm."""
-    order = [preferred] if preferred else [a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results]
-    return next((a for a in order if a in results and a != "base"), None)
+    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm.
+
+    A ``preferred`` arm without a job in ``results`` is refused (see :func:`check_deploy_arm`).
+    """
+    if preferred:
+        check_deploy_arm(preferred, [arm for arm in results if arm != "base"])
+        return preferred
+    return next((a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results), None)
 
 
 def _model_exists(bedrock: Any, model_arn: str) -> bool:

@@ -269,3 +269,26 @@ def test_waits_start_short_and_back_off_to_poll_s():
     assert waits[:8] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
     # the 9th poll sees the first two end; the third job is submitted after one more wait, then waits restart
     assert waits[8] == 60 and waits[9] == 0.5 and max(waits) == 60
+
+
+@pytest.mark.parametrize("preferred, chosen, match", [
+    ("base", ["base", "ft_n"], "no custom model"),
+    ("ft_2n", ["base", "ft_n"], "not an arm"),
+    ("ft_4n", ["base", "ft_n"], "not trained in this run"),
+    ("ft_n_3n", ["ft_n", "ft_4n"], "not trained in this run"),
+])
+def test_deploy_arm_naming_no_trained_arm_is_refused_not_ignored(preferred, chosen, match):
+    with pytest.raises(JobSpecError, match=match):
+        arms.check_deploy_arm(preferred, chosen)
+    results = {arm: {"arm": arm, "status": "Completed"} for arm in chosen}
+    with pytest.raises(JobSpecError, match=match):
+        arms.deploy_arm(results, preferred)
+
+
+def test_deploy_arm_default_and_explicit_choice():
+    arms.check_deploy_arm("", ["base"])  # nothing asked, nothing to refuse
+    arms.check_deploy_arm("ft_4n", ["base", "ft_n", "ft_4n"])
+    results = {arm: {"arm": arm} for arm in ("base", "ft_n", "ft_4n")}
+    assert arms.deploy_arm(results, "") == "ft_n"
+    assert arms.deploy_arm(results, "ft_4n") == "ft_4n"
+    assert arms.deploy_arm({"base": {}}, "") is None
