@@ -169,13 +169,23 @@ def check_minimum_records(base_model: str, data: Mapping[str, ArmData], validati
 
 
 def concurrent_job_quota(*, region: str | None = None, client: Any = None) -> tuple[int, str]:
-    """(concurrent customization jobs allowed, where the number came from)."""
-    try:
-        quotas = client or aws.client("service-quotas", region)
-        value = quotas.get_service_quota(ServiceCode="bedrock", QuotaCode=CONCURRENT_JOBS_QUOTA)["Quota"]["Value"]
-        return max(1, int(value)), f"Service Quotas {CONCURRENT_JOBS_QUOTA}"
-    except (ClientError, KeyError, ValueError, TypeError) as err:
-        return DEFAULT_CONCURRENT_JOBS, f"assumed (quota unreadable: {str(err)[:120]}); the real default is unconfirmed"
+    """(concurrent customization jobs allowed, where the number came from).
+
+    GetServiceQuota returns only applied values: "If the applied quota value is not available for a
+    quota, the quota is not retrieved" (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html),
+    so an account that never changed it gets the AWS default from GetAWSDefaultServiceQuota
+    (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetAWSDefaultServiceQuota.html).
+    """
+    errors = []
+    quotas = None
+    for call, where in (("get_service_quota", ""), ("get_aws_default_service_quota", ", AWS default")):
+        try:
+            quotas = quotas or client or aws.client("service-quotas", region)
+            value = getattr(quotas, call)(ServiceCode="bedrock", QuotaCode=CONCURRENT_JOBS_QUOTA)["Quota"]["Value"]
+            return max(1, int(value)), f"Service Quotas {CONCURRENT_JOBS_QUOTA}{where}"
+        except (ClientError, KeyError, ValueError, TypeError, AttributeError) as err:
+            errors.append(str(err)[:120])
+    return DEFAULT_CONCURRENT_JOBS, f"assumed (quota unreadable: {errors[0]}); the real default is unconfirmed"
 
 
 # --------------------------------------------------------------------------------------

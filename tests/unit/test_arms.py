@@ -65,6 +65,21 @@ class FakeQuotas:
         return {"Quota": {"Value": self.value}}
 
 
+class DefaultOnlyQuotas:
+    """An account that never changed the quota: GetServiceQuota has no applied value to return."""
+
+    def get_service_quota(self, ServiceCode, QuotaCode):
+        raise ClientError({"Error": {"Code": "NoSuchResourceException", "Message": "not found"}}, "GetServiceQuota")
+
+    def get_aws_default_service_quota(self, ServiceCode, QuotaCode):
+        assert (ServiceCode, QuotaCode) == ("bedrock", "L-0406044C")
+        return {"Quota": {"Value": 4.0}}
+
+
+def test_quota_without_an_applied_value_is_the_aws_default_not_an_assumption():
+    assert arms.concurrent_job_quota(client=DefaultOnlyQuotas()) == (4, "Service Quotas L-0406044C, AWS default")
+
+
 def test_quota_is_read_or_assumed_and_marked():
     assert arms.concurrent_job_quota(client=FakeQuotas(3.0)) == (3, "Service Quotas L-0406044C")
     value, source = arms.concurrent_job_quota(client=FakeQuotas(None))
