@@ -168,6 +168,56 @@ def check_minimum_records(base_model: str, data: Mapping[str, ArmData], validati
     )
 
 
+def hyperparameter_overrides(epochs: int, learning_rate: float, warmup_steps: int, batch_size: int,
+                             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """04's hyperparameter parameters by API name; ``None`` (the family's default) where a parameter is unset."""
+    overrides = {"epochCount": epochs, "learningRate": learning_rate or None,
+                 "learningRateWarmupSteps": warmup_steps if warmup_steps >= 0 else None,
+                 "batchSize": batch_size or None, **(extra or {})}
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def check_parameters(params: Mapping[str, Any]) -> str | None:
+    """04's parameters checked with no call, so a run refuses them before 01 starts (utils.runner).
+
+    ``params`` are the run's effective parameters (every notebook's defaults with the overrides).
+    Checks what needs no account: the arms, ``deploy_arm``, ``n_originals``, the customization type
+    and distillation teacher, and every hyperparameter against the student's family. The student
+    and Region are resolved as 01 and 02 resolve them; when they cannot be (an unknown profile or
+    model), nothing is checked here and 01 reports it. Returns the base model checked, or None.
+    Raises :class:`JobSpecError` naming the parameter, the allowed values and the fix.
+    """
+    from utils import jobspec
+
+    try:
+        profile = models.profile(str(params.get("profile_name") or models.DEFAULT_PROFILE))
+        base_model = str(params.get("base_model") or "") or models.get(
+            str(params.get("student") or "") or profile.student).customization_id
+        region = str(params.get("region") or "") or aws.configured_region(profile.region)
+        models.family_of(base_model)
+    except (KeyError, ValueError):
+        return None
+    if not base_model:
+        return None
+    arms = params.get("arms", "all")
+    chosen = [arm for arm in parse_arms(arms) if params.get("use_synthetic", True) or arm != "ft_n_3n"]
+    check_deploy_arm(str(params.get("deploy_arm") or ""), chosen)
+    n = params.get("n_originals", 25)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise JobSpecError(f"n_originals must be a whole number >= 1, got {n!r}.")
+    if not any(arm != "base" for arm in chosen):
+        return base_model
+    jobspec.check_customization(base_model, str(params.get("customization_type") or jobspec.FINE_TUNING),
+                                region=region, teacher=str(params.get("distillation_teacher") or "") or None)
+    extra = params.get("extra_hyperparameters") or {}
+    if not isinstance(extra, Mapping):
+        raise JobSpecError(f"extra_hyperparameters must be a dict of API names to values, got {extra!r}.")
+    jobspec.check_hyperparameters(base_model, hyperparameter_overrides(
+        params.get("epochs", 2), params.get("learning_rate", 0.0), params.get("warmup_steps", -1),
+        params.get("batch_size", 0), extra))
+    return base_model
+
+
 def concurrent_job_quota(*, region: str | None = None, client: Any = None) -> tuple[int, str]:
     """(concurrent customization jobs allowed, where the number came from).
 

@@ -307,3 +307,47 @@ def test_deploy_arm_default_and_explicit_choice():
     assert arms.deploy_arm(results, "") == "ft_n"
     assert arms.deploy_arm(results, "ft_4n") == "ft_4n"
     assert arms.deploy_arm({"base": {}}, "") is None
+
+
+def run_params(**changes):
+    """04's effective parameters as the runner sees them (notebook defaults), with ``changes``."""
+    from utils import runner
+
+    declared = {nb.stem: runner.declared_parameters(nb) for nb in runner.series()}
+    return {**runner.effective_parameters({}, declared), **changes}
+
+
+def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
+    assert arms.check_parameters(run_params()) == NOVA
+    replay = run_params(profile_name="seed-2024", arms="base,ft_n", n_originals=32, use_synthetic=False)
+    assert arms.check_parameters(replay) == "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    assert arms.check_parameters(run_params(arms="base", epochs=99)) == NOVA  # nothing trained: nothing to refuse
+    assert arms.check_parameters(run_params(profile_name="nope")) is None  # 01 names an unknown profile itself
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"epochs": 9}, "epochCount: whole number 1..5"),
+    ({"learning_rate": 0.5}, "learningRate: number 1e-06..1e-04"),
+    ({"batch_size": 8}, "batchSize is not a hyperparameter"),
+    ({"extra_hyperparameters": {"foo": 1}}, "foo is not a hyperparameter"),
+    ({"customization_type": "CONTINUED_PRE_TRAINING"}, "Titan Text"),
+    ({"customization_type": "DISTILLATION"}, "set distillation_teacher"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "region": "us-west-2"}, "runs in us-east-1"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "llama3-1-70b"}, "not a documented distillation pair"),
+    ({"arms": "ft_2n"}, "unknown"),
+    ({"deploy_arm": "ft_4n", "arms": "ft_n"}, "not trained in this run"),
+    ({"n_originals": 0}, "n_originals"),
+    ({"profile_name": "seed-2024", "extra_hyperparameters": {"learningRateMultiplier": 3}}, "0.1..2"),
+])
+def test_bad_04_parameters_are_refused_with_no_call(changes, fragment):
+    with pytest.raises(JobSpecError, match=fragment.replace(".", r"\.")):
+        arms.check_parameters(run_params(**changes))
+
+
+def test_03s_teacher_is_not_04s_distillation_teacher():
+    # `teacher` picks 03's synthetic-data teacher (01 and 03 declare it); 04 fine-tunes without a teacher
+    assert arms.check_parameters(run_params(teacher="claude-sonnet-4-6")) == NOVA
+    from utils import jobspec
+
+    assert jobspec.customization_config("nova-pro") == {
+        "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}}}
