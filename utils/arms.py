@@ -207,6 +207,17 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
         raise JobSpecError(f"n_originals must be a whole number >= 1, got {n!r}.")
     if not any(arm != "base" for arm in chosen):
         return base_model
+    minimum, counts_validation = MIN_RECORDS.get(models.family_of(base_model), (1, False))
+    validation = int(params.get("validation_size") or 0) if counts_validation else 0
+    sizes = {arm: arm_sizes(arm, n)[0] for arm in chosen if arm in ("ft_n", "ft_4n")}  # known before 03 runs
+    short = {arm: size for arm, size in sizes.items() if size + validation < minimum}
+    if short:
+        counted = "training + validation records" if counts_validation else "training records"
+        raise JobSpecError(
+            f"{base_model} needs at least {minimum} {counted} per job; n_originals={n} gives "
+            + ", ".join(f"{arm} {size}" + (f" + {validation} validation" if validation else "") for arm, size in short.items())
+            + f". Use n_originals >= {max(1, minimum - validation) if 'ft_n' in short else -(-(minimum - validation) // 4)}."
+        )
     jobspec.check_customization(base_model, str(params.get("customization_type") or jobspec.FINE_TUNING),
                                 region=region, teacher=str(params.get("distillation_teacher") or "") or None)
     extra = params.get("extra_hyperparameters") or {}
