@@ -59,7 +59,9 @@ FIXES: tuple[tuple[str, str], ...] = (
     ("token count", "A record exceeds the model's token limit: shorten or split the longest records."),
     ("token length", "A record exceeds the model's token limit: shorten or split the longest records."),
     ("license terms", "Anthropic's screening flagged the data: contact AWS Support."),
-    ("unexpected error", "An internal error: rerun the notebook later (the job name changes only if data or settings change)."),
+    ("unexpected error", "An internal error in Bedrock. Job records cannot be deleted, so a rerun with the same data and "
+     "settings finds this failed job again: to retry, change a setting that enters the job's name (for example "
+     "warmup_steps) or the workshop_id; if it recurs, contact AWS Support with the job ARN."),
 )
 
 

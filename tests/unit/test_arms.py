@@ -353,3 +353,9 @@ def test_03s_teacher_is_not_04s_distillation_teacher():
 
     assert jobspec.customization_config("nova-pro") == {
         "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}}}
+
+
+def test_the_fix_for_an_internal_error_does_not_promise_that_a_plain_rerun_retries():
+    # a rerun adopts the failed job by its name (run_arms), so "rerun later" would show the same failure
+    fix = arms.likely_fix("An unexpected error occurred. Please try again later.")
+    assert "rerun the notebook later" not in fix and "finds this failed job again" in fix
