@@ -207,6 +207,11 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
     n = params.get("n_originals", 25)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise JobSpecError(f"n_originals must be a whole number >= 1, got {n!r}.")
+    if params.get("live_panel", "auto") not in ("auto", "on", "off"):
+        raise JobSpecError(f"live_panel must be one of auto, on, off, got {params.get('live_panel')!r}.")
+    for name in ("poll_seconds", "timeout_minutes"):
+        if not params.get(name, 1) > 0:
+            raise JobSpecError(f"{name} must be greater than 0, got {params.get(name)!r}.")
     if not any(arm != "base" for arm in chosen):
         return base_model
     minimum, counts_validation = MIN_RECORDS.get(models.family_of(base_model), (1, False))
