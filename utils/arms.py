@@ -647,6 +647,24 @@ def plan_jobs(data: Mapping[str, ArmData], *, workshop_id: str, base_model: str,
     return planned
 
 
+def estimate_training(planned: Sequence[tuple[ArmJob, str]], model_key: str, epochs: int, *,
+                      price_overrides: Mapping[str, float] | None = None, region: str = "us-east-1") -> tuple[Any, int]:
+    """(the estimate for every trained arm, the training tokens it counts).
+
+    Tokens are every arm's training file, counted with the validator's conservative estimator.
+    Storage is billed per custom model and month (https://aws.amazon.com/bedrock/pricing/), so
+    each arm's model adds one model-month.
+    """
+    from utils import costs
+    from utils.validate_dataset import estimate_tokens
+
+    tokens = sum(estimate_tokens(line) for _, body in planned for line in body.splitlines())
+    estimate = costs.estimate_training(model_key, train_tokens=tokens, epochs=epochs, months_stored=max(1, len(planned)),
+                                       price_overrides=price_overrides, region=region)
+    estimate.notes.append(f"Storage counts one month for each of the {len(planned)} arms' custom models.")
+    return estimate, tokens
+
+
 def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.DataFrame]],
                 arms: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per-arm results for the state file and ``metrics.arms`` in results.json."""

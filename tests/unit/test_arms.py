@@ -361,3 +361,17 @@ def test_the_fix_for_an_internal_error_does_not_promise_that_a_plain_rerun_retri
     # a rerun adopts the failed job by its name (run_arms), so "rerun later" would show the same failure
     fix = arms.likely_fix("An unexpected error occurred. Please try again later.")
     assert "rerun the notebook later" not in fix and "finds this failed job again" in fix
+
+
+def test_the_estimate_stores_one_custom_model_per_arm():
+    student = NOVA
+    data = arms.build_arm_data(["ft_n", "ft_4n"], 5, [{"schemaVersion": "bedrock-conversation-2024", "messages": [
+        {"role": "user", "content": [{"text": f"q{i}"}]}, {"role": "assistant", "content": [{"text": f"a{i}"}]}]}
+        for i in range(20)])
+    planned = arms.plan_jobs(data, workshop_id="est", base_model=student, role_arn="arn:aws:iam::1:role/r",
+                             bucket="b", hyperparameters={"epochCount": "2"}, validation_uri=None)
+    estimate, tokens = arms.estimate_training(planned, "nova-lite", 2, price_overrides={}, region="us-east-1")
+    storage = [item for item in estimate.items if item.price_key.startswith("storage_month")]
+    assert len(storage) == 1 and storage[0].quantity == 2  # two arms, two custom models, one month each
+    training = next(item for item in estimate.items if item.price_key.startswith("train_per_1k"))
+    assert tokens > 0 and training.quantity == tokens * 2 / 1000
