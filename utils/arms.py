@@ -179,6 +179,31 @@ def hyperparameter_overrides(epochs: int, learning_rate: float, warmup_steps: in
     return {name: value for name, value in overrides.items() if value is not None}
 
 
+def check_distillation_overrides(customization_type: str, overrides: Mapping[str, Any], base_model: str) -> None:
+    """Refuse hyperparameters a DISTILLATION job would not receive (:func:`plan_jobs` sends none).
+
+    Our assumption (uncertain): distillation jobs take their hyperparameters from Bedrock, not from
+    us, so a value set here would be dropped silently. ``epochCount`` at the family's default passes.
+    """
+    if customization_type != "DISTILLATION":
+        return
+    defaults = models.default_hyperparameters(base_model)
+    given = {name: value for name, value in overrides.items()
+             if not (name in defaults and _same_number(value, defaults[name]))}
+    if given:
+        raise JobSpecError(
+            f"DISTILLATION jobs get no hyperparameters from this workshop (our assumption), so {sorted(given)} would be "
+            "ignored: leave epochs, learning_rate, warmup_steps, batch_size and extra_hyperparameters at their defaults, "
+            "or use FINE_TUNING.")
+
+
+def _same_number(value: Any, default: str) -> bool:
+    try:
+        return float(value) == float(default)
+    except (TypeError, ValueError):
+        return False
+
+
 def check_parameters(params: Mapping[str, Any]) -> str | None:
     """04's parameters checked with no call, so a run refuses them before 01 starts (utils.runner).
 
@@ -230,9 +255,10 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
     extra = params.get("extra_hyperparameters") or {}
     if not isinstance(extra, Mapping):
         raise JobSpecError(f"extra_hyperparameters must be a dict of API names to values, got {extra!r}.")
-    jobspec.check_hyperparameters(base_model, hyperparameter_overrides(
-        params.get("epochs", 2), params.get("learning_rate", 0.0), params.get("warmup_steps", -1),
-        params.get("batch_size", 0), extra))
+    overrides = hyperparameter_overrides(params.get("epochs", 2), params.get("learning_rate", 0.0),
+                                         params.get("warmup_steps", -1), params.get("batch_size", 0), extra)
+    jobspec.check_hyperparameters(base_model, overrides)
+    check_distillation_overrides(str(params.get("customization_type") or jobspec.FINE_TUNING), overrides, base_model)
     return base_model
 
 
@@ -648,7 +674,8 @@ def plan_jobs(data: Mapping[str, ArmData], *, workshop_id: str, base_model: str,
 
 
 def estimate_training(planned: Sequence[tuple[ArmJob, str]], model_key: str, epochs: int, *,
-                      price_overrides: Mapping[str, float] | None = None, region: str = "us-east-1") -> tuple[Any, int]:
+                      price_overrides: Mapping[str, float] | None = None, region: str = "us-east-1",
+                      customization_type: str = "FINE_TUNING") -> tuple[Any, int]:
     """(the estimate for every trained arm, the training tokens it counts).
 
     Tokens are every arm's training file, counted with the validator's conservative estimator.
@@ -662,6 +689,10 @@ def estimate_training(planned: Sequence[tuple[ArmJob, str]], model_key: str, epo
     estimate = costs.estimate_training(model_key, train_tokens=tokens, epochs=epochs, months_stored=max(1, len(planned)),
                                        price_overrides=price_overrides, region=region)
     estimate.notes.append(f"Storage counts one month for each of the {len(planned)} arms' custom models.")
+    if customization_type == "DISTILLATION":
+        estimate.notes.append("Not included: the teacher's tokens while it writes the responses (billed at the teacher's "
+                              "on-demand price, https://aws.amazon.com/bedrock/pricing/); the training line assumes the "
+                              "student's default epochs.")
     return estimate, tokens
 
 

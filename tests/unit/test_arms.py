@@ -337,6 +337,8 @@ def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
     ({"arms": "ft_2n"}, "unknown"),
     ({"deploy_arm": "ft_4n", "arms": "ft_n"}, "not trained in this run"),
     ({"n_originals": 0}, "n_originals"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "learning_rate": 2e-5}, "would be ignored"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "epochs": 3}, "epochCount"),
     ({"live_panel": "yes"}, "live_panel must be one of"),
     ({"poll_seconds": 0.0}, "poll_seconds must be greater than 0"),
     ({"profile_name": "seed-2024", "n_originals": 32, "extra_hyperparameters": {"learningRateMultiplier": 3}}, "0.1..2"),
