@@ -84,6 +84,22 @@ def parse_arms(arms: str | Sequence[str]) -> list[str]:
     return [a for a in ARMS if a in names]
 
 
+def choose_arms(arms: str | Sequence[str], use_synthetic: bool = True) -> list[str]:
+    """The arms to run: :func:`parse_arms`, less ft_n_3n when ``use_synthetic`` is False.
+
+    ``arms`` naming ft_n_3n explicitly while ``use_synthetic`` is False is a contradiction, refused
+    rather than resolved silently (the arm would not run).
+    """
+    chosen = parse_arms(arms)
+    if use_synthetic:
+        return chosen
+    explicit = not (isinstance(arms, str) and arms.strip() in ("", "all"))
+    if explicit and "ft_n_3n" in chosen:
+        raise JobSpecError("arms names ft_n_3n, which trains on 03's synthetic pairs, but use_synthetic=False: "
+                           "drop ft_n_3n from arms, or set use_synthetic=True.")
+    return [arm for arm in chosen if arm != "ft_n_3n"]
+
+
 def without_missing_synthetic(chosen: Sequence[str], synthetic: Sequence[Any], arms: str | Sequence[str]) -> list[str]:
     """``chosen`` less FT-N+3N when 03 has written no synthetic pairs and the arms were not named explicitly.
 
@@ -227,7 +243,7 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
     if not base_model:
         return None
     arms = params.get("arms", "all")
-    chosen = [arm for arm in parse_arms(arms) if params.get("use_synthetic", True) or arm != "ft_n_3n"]
+    chosen = choose_arms(arms, bool(params.get("use_synthetic", True)))
     check_deploy_arm(str(params.get("deploy_arm") or ""), chosen)
     n = params.get("n_originals", 25)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:

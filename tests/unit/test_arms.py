@@ -337,6 +337,7 @@ def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
     ({"arms": "ft_2n"}, "unknown"),
     ({"deploy_arm": "ft_4n", "arms": "ft_n"}, "not trained in this run"),
     ({"n_originals": 0}, "n_originals"),
+    ({"arms": "ft_n,ft_n_3n", "use_synthetic": False}, "use_synthetic=False"),
     ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "learning_rate": 2e-5}, "would be ignored"),
     ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "epochs": 3}, "epochCount"),
     ({"live_panel": "yes"}, "live_panel must be one of"),
@@ -377,3 +378,10 @@ def test_the_estimate_stores_one_custom_model_per_arm():
     assert len(storage) == 1 and storage[0].quantity == 2  # two arms, two custom models, one month each
     training = next(item for item in estimate.items if item.price_key.startswith("train_per_1k"))
     assert tokens > 0 and training.quantity == tokens * 2 / 1000
+
+
+def test_use_synthetic_false_drops_ft_n_3n_only_from_all():
+    assert arms.choose_arms("all", use_synthetic=False) == ["base", "ft_n", "ft_4n"]
+    assert arms.choose_arms("ft_n_3n,base", use_synthetic=True) == ["base", "ft_n_3n"]
+    with pytest.raises(JobSpecError, match="drop ft_n_3n from arms"):
+        arms.choose_arms("ft_n_3n", use_synthetic=False)
