@@ -220,7 +220,28 @@ def _same_number(value: Any, default: str) -> bool:
         return False
 
 
-def check_parameters(params: Mapping[str, Any]) -> str | None:
+def training_pool(params: Mapping[str, Any], notebook_dir: str | None = None) -> int | None:
+    """The most training rows 02 can leave: a local CSV's rows (its first ``sample_size``) less the
+    validation and test rows; None when the data set is not a local CSV file (02 finds out itself)."""
+    from pathlib import Path
+
+    from utils import datasets
+
+    path = Path(str(params.get("dataset_path") or ""))
+    if not path.is_absolute() and notebook_dir:
+        path = Path(notebook_dir) / path
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    try:
+        rows = len(datasets.read_csv(path))
+    except (ValueError, OSError):
+        return None
+    sample = int(params.get("sample_size") or 0)
+    rows = min(rows, sample) if sample > 0 else rows
+    return max(0, rows - int(params.get("validation_size") or 0) - int(params.get("test_size") or 0))
+
+
+def check_parameters(params: Mapping[str, Any], notebook_dir: str | None = None) -> str | None:
     """04's parameters checked with no call, so a run refuses them before 01 starts (utils.runner).
 
     ``params`` are the run's effective parameters (every notebook's defaults with the overrides).
@@ -228,6 +249,7 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
     and distillation teacher, and every hyperparameter against the student's family. The student
     and Region are resolved as 01 and 02 resolve them; when they cannot be (an unknown profile or
     model), nothing is checked here and 01 reports it. Returns the base model checked, or None.
+    ``notebook_dir`` resolves a relative ``dataset_path`` as 02 does (it runs in ``notebooks/``).
     Raises :class:`JobSpecError` naming the parameter, the allowed values and the fix.
     """
     from utils import jobspec
@@ -255,6 +277,14 @@ def check_parameters(params: Mapping[str, Any]) -> str | None:
             raise JobSpecError(f"{name} must be greater than 0, got {params.get(name)!r}.")
     if not any(arm != "base" for arm in chosen):
         return base_model
+    pool = training_pool(params, notebook_dir)
+    needed = max(arm_sizes(arm, n)[0] for arm in chosen)
+    if pool is not None and needed > pool:
+        largest = pool // (4 if "ft_4n" in chosen else 1)
+        raise JobSpecError(
+            f"n_originals={n} needs {needed} original training records, but 02 would leave at most {pool} "
+            f"({params.get('dataset_path')} less validation_size and test_size). Use n_originals <= {largest}, "
+            "or lower test_size/validation_size.")
     minimum, counts_validation = MIN_RECORDS.get(models.family_of(base_model), (1, False))
     validation = int(params.get("validation_size") or 0) if counts_validation else 0
     sizes = {arm: arm_sizes(arm, n)[0] for arm in chosen if arm in ("ft_n", "ft_4n")}  # known before 03 runs

@@ -208,7 +208,7 @@ def check_experiment(overrides: dict[str, Any], declared: dict[str, dict[str, An
     effective = effective_parameters(overrides, declared)
     for point in points:
         try:
-            arms.check_parameters({**effective, **point})
+            arms.check_parameters({**effective, **point}, notebook_dir=str(NOTEBOOK_DIR))
         except JobSpecError as err:
             where = f" (sweep point {point_label(point)})" if point else ""
             raise SystemExit(f"{SWEEP_NOTEBOOK} would refuse its parameters{where}: {err} Nothing was run.") from None

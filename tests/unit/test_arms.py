@@ -321,6 +321,13 @@ def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
     assert arms.check_parameters(run_params()) == NOVA
     replay = run_params(profile_name="seed-2024", arms="base,ft_n", n_originals=32, use_synthetic=False)
     assert arms.check_parameters(replay) == "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    from utils import runner
+
+    here = str(runner.NOTEBOOK_DIR)  # the bundled CSV is found: 108 training rows fit 4N = 100 and the replay's 32
+    assert arms.check_parameters(run_params(), notebook_dir=here) == NOVA
+    assert arms.check_parameters(replay, notebook_dir=here) == "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    assert arms.training_pool(run_params(), notebook_dir=here) == 108
+    assert arms.training_pool(run_params(dataset_path="tatqa"), notebook_dir=here) is None
     assert arms.check_parameters(run_params(arms="base", epochs=99)) == NOVA  # nothing trained: nothing to refuse
     assert arms.check_parameters(run_params(profile_name="nope")) is None  # 01 names an unknown profile itself
 
@@ -338,17 +345,22 @@ def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
     ({"deploy_arm": "ft_4n", "arms": "ft_n"}, "not trained in this run"),
     ({"n_originals": 0}, "n_originals"),
     ({"arms": "ft_n,ft_n_3n", "use_synthetic": False}, "use_synthetic=False"),
+    ({"n_originals": 28}, "n_originals <= 27"),  # 150 rows - 12 validation - 30 test = 108 = 4 x 27
+    ({"n_originals": 20, "sample_size": 100}, "n_originals <= 14"),
     ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "learning_rate": 2e-5}, "would be ignored"),
     ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "epochs": 3}, "epochCount"),
     ({"live_panel": "yes"}, "live_panel must be one of"),
     ({"poll_seconds": 0.0}, "poll_seconds must be greater than 0"),
-    ({"profile_name": "seed-2024", "n_originals": 32, "extra_hyperparameters": {"learningRateMultiplier": 3}}, "0.1..2"),
+    ({"profile_name": "seed-2024", "n_originals": 32, "arms": "ft_n", "extra_hyperparameters": {"learningRateMultiplier": 3}},
+     "0.1..2"),
     ({"profile_name": "seed-2024", "arms": "base,ft_n", "use_synthetic": False}, "at least 32 training records"),
     ({"profile_name": "seed-2024", "arms": "ft_4n", "n_originals": 7}, "n_originals >= 8"),
 ])
 def test_bad_04_parameters_are_refused_with_no_call(changes, fragment):
+    from utils import runner
+
     with pytest.raises(JobSpecError, match=fragment.replace(".", r"\.")):
-        arms.check_parameters(run_params(**changes))
+        arms.check_parameters(run_params(**changes), notebook_dir=str(runner.NOTEBOOK_DIR))
 
 
 def test_03s_teacher_is_not_04s_distillation_teacher():
