@@ -751,7 +751,12 @@ def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.Da
                            "final_training_loss": None, "best_validation_loss": None}
     for job in jobs:
         results[job.arm] = {**job.result(), **loss_summary(metrics.get(job.arm, {}))}
-    return results
+    for arm in arms:  # asked for, but no job: say so rather than leave the arm out
+        if arm != "base" and arm not in results:
+            results[arm] = {"arm": arm, "status": "NotSubmitted", "records": 0, "final_training_loss": None,
+                            "best_validation_loss": None,
+                            "detail": "no job was created (confirm_spend is False, or the estimate is over max_spend_usd)"}
+    return {arm: results[arm] for arm in ARMS if arm in results}
 
 
 def check_deploy_arm(preferred: str, chosen: Sequence[str]) -> None:

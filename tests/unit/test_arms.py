@@ -397,3 +397,15 @@ def test_use_synthetic_false_drops_ft_n_3n_only_from_all():
     assert arms.choose_arms("ft_n_3n,base", use_synthetic=True) == ["base", "ft_n_3n"]
     with pytest.raises(JobSpecError, match="drop ft_n_3n from arms"):
         arms.choose_arms("ft_n_3n", use_synthetic=False)
+
+
+def test_arms_asked_for_but_not_submitted_are_reported_not_left_out():
+    # a dry run (confirm_spend=False): no job, yet every arm asked for appears, honestly not Completed
+    results = arms.arm_results([], {}, ["base", "ft_n", "ft_4n"])
+    assert list(results) == ["base", "ft_n", "ft_4n"]
+    assert results["base"]["status"] == "NoJob"
+    assert {results[a]["status"] for a in ("ft_n", "ft_4n")} == {"NotSubmitted"}
+    assert all(results[a]["records"] == 0 and results[a]["best_validation_loss"] is None for a in ("ft_n", "ft_4n"))
+    assert arms.deploy_arm(results, "") == "ft_n"  # 04 asks this only when jobs ran; 05/06 refuse a non-Completed arm
+    with pytest.raises(Exception, match="did not complete"):
+        arms.completed_arm(results, "ft_n", "05_deployment")
