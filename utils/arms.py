@@ -59,7 +59,9 @@ FIXES: tuple[tuple[str, str], ...] = (
     ("token count", "A record exceeds the model's token limit: shorten or split the longest records."),
     ("token length", "A record exceeds the model's token limit: shorten or split the longest records."),
     ("license terms", "Anthropic's screening flagged the data: contact AWS Support."),
-    ("unexpected error", "An internal error: rerun the notebook later (the job name changes only if data or settings change)."),
+    ("unexpected error", "An internal error in Bedrock. Job records cannot be deleted, so a rerun with the same data and "
+     "settings finds this failed job again: to retry, change a setting that enters the job's name (for example "
+     "warmup_steps) or the workshop_id; if it recurs, contact AWS Support with the job ARN."),
 )
 
 
@@ -80,6 +82,22 @@ def parse_arms(arms: str | Sequence[str]) -> list[str]:
     if unknown:
         raise JobSpecError(f"arms: unknown {unknown}; choose from {', '.join(ARMS)} (or \"all\").")
     return [a for a in ARMS if a in names]
+
+
+def choose_arms(arms: str | Sequence[str], use_synthetic: bool = True) -> list[str]:
+    """The arms to run: :func:`parse_arms`, less ft_n_3n when ``use_synthetic`` is False.
+
+    ``arms`` naming ft_n_3n explicitly while ``use_synthetic`` is False is a contradiction, refused
+    rather than resolved silently (the arm would not run).
+    """
+    chosen = parse_arms(arms)
+    if use_synthetic:
+        return chosen
+    explicit = not (isinstance(arms, str) and arms.strip() in ("", "all"))
+    if explicit and "ft_n_3n" in chosen:
+        raise JobSpecError("arms names ft_n_3n, which trains on 03's synthetic pairs, but use_synthetic=False: "
+                           "drop ft_n_3n from arms, or set use_synthetic=True.")
+    return [arm for arm in chosen if arm != "ft_n_3n"]
 
 
 def without_missing_synthetic(chosen: Sequence[str], synthetic: Sequence[Any], arms: str | Sequence[str]) -> list[str]:
@@ -168,14 +186,146 @@ def check_minimum_records(base_model: str, data: Mapping[str, ArmData], validati
     )
 
 
-def concurrent_job_quota(*, region: str | None = None, client: Any = None) -> tuple[int, str]:
-    """(concurrent customization jobs allowed, where the number came from)."""
+def hyperparameter_overrides(epochs: int, learning_rate: float, warmup_steps: int, batch_size: int,
+                             extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """04's hyperparameter parameters by API name; ``None`` (the family's default) where a parameter is unset."""
+    overrides = {"epochCount": epochs, "learningRate": learning_rate or None,
+                 "learningRateWarmupSteps": warmup_steps if warmup_steps >= 0 else None,
+                 "batchSize": batch_size or None, **(extra or {})}
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
+def check_distillation_overrides(customization_type: str, overrides: Mapping[str, Any], base_model: str) -> None:
+    """Refuse hyperparameters a DISTILLATION job would not receive (:func:`plan_jobs` sends none).
+
+    Our assumption (uncertain): distillation jobs take their hyperparameters from Bedrock, not from
+    us, so a value set here would be dropped silently. ``epochCount`` at the family's default passes.
+    """
+    if customization_type != "DISTILLATION":
+        return
+    defaults = models.default_hyperparameters(base_model)
+    given = {name: value for name, value in overrides.items()
+             if not (name in defaults and _same_number(value, defaults[name]))}
+    if given:
+        raise JobSpecError(
+            f"DISTILLATION jobs get no hyperparameters from this workshop (our assumption), so {sorted(given)} would be "
+            "ignored: leave epochs, learning_rate, warmup_steps, batch_size and extra_hyperparameters at their defaults, "
+            "or use FINE_TUNING.")
+
+
+def _same_number(value: Any, default: str) -> bool:
     try:
-        quotas = client or aws.client("service-quotas", region)
-        value = quotas.get_service_quota(ServiceCode="bedrock", QuotaCode=CONCURRENT_JOBS_QUOTA)["Quota"]["Value"]
-        return max(1, int(value)), f"Service Quotas {CONCURRENT_JOBS_QUOTA}"
-    except (ClientError, KeyError, ValueError, TypeError) as err:
-        return DEFAULT_CONCURRENT_JOBS, f"assumed (quota unreadable: {str(err)[:120]}); the real default is unconfirmed"
+        return float(value) == float(default)
+    except (TypeError, ValueError):
+        return False
+
+
+def training_pool(params: Mapping[str, Any], notebook_dir: str | None = None) -> int | None:
+    """The most training rows 02 can leave: a local CSV's rows (its first ``sample_size``) less the
+    validation and test rows; None when the data set is not a local CSV file (02 finds out itself)."""
+    from pathlib import Path
+
+    from utils import datasets
+
+    path = Path(str(params.get("dataset_path") or ""))
+    if not path.is_absolute() and notebook_dir:
+        path = Path(notebook_dir) / path
+    if path.suffix.lower() != ".csv" or not path.is_file():
+        return None
+    try:
+        rows = len(datasets.read_csv(path))
+    except (ValueError, OSError):
+        return None
+    sample = int(params.get("sample_size") or 0)
+    rows = min(rows, sample) if sample > 0 else rows
+    return max(0, rows - int(params.get("validation_size") or 0) - int(params.get("test_size") or 0))
+
+
+def check_parameters(params: Mapping[str, Any], notebook_dir: str | None = None) -> str | None:
+    """04's parameters checked with no call, so a run refuses them before 01 starts (utils.runner).
+
+    ``params`` are the run's effective parameters (every notebook's defaults with the overrides).
+    Checks what needs no account: the arms, ``deploy_arm``, ``n_originals``, the customization type
+    and distillation teacher, and every hyperparameter against the student's family. The student
+    and Region are resolved as 01 and 02 resolve them; when they cannot be (an unknown profile or
+    model), nothing is checked here and 01 reports it. Returns the base model checked, or None.
+    ``notebook_dir`` resolves a relative ``dataset_path`` as 02 does (it runs in ``notebooks/``).
+    Raises :class:`JobSpecError` naming the parameter, the allowed values and the fix.
+    """
+    from utils import jobspec
+
+    try:
+        profile = models.profile(str(params.get("profile_name") or models.DEFAULT_PROFILE))
+        base_model = str(params.get("base_model") or "") or models.get(
+            str(params.get("student") or "") or profile.student).customization_id
+        region = str(params.get("region") or "") or aws.configured_region(profile.region)
+        models.family_of(base_model)
+    except (KeyError, ValueError):
+        return None
+    if not base_model:
+        return None
+    arms = params.get("arms", "all")
+    chosen = choose_arms(arms, bool(params.get("use_synthetic", True)))
+    check_deploy_arm(str(params.get("deploy_arm") or ""), chosen)
+    n = params.get("n_originals", 25)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise JobSpecError(f"n_originals must be a whole number >= 1, got {n!r}.")
+    if params.get("live_panel", "auto") not in ("auto", "on", "off"):
+        raise JobSpecError(f"live_panel must be one of auto, on, off, got {params.get('live_panel')!r}.")
+    for name in ("poll_seconds", "timeout_minutes"):
+        if not params.get(name, 1) > 0:
+            raise JobSpecError(f"{name} must be greater than 0, got {params.get(name)!r}.")
+    if not any(arm != "base" for arm in chosen):
+        return base_model
+    pool = training_pool(params, notebook_dir)
+    needed = max(arm_sizes(arm, n)[0] for arm in chosen)
+    if pool is not None and needed > pool:
+        largest = pool // (4 if "ft_4n" in chosen else 1)
+        raise JobSpecError(
+            f"n_originals={n} needs {needed} original training records, but 02 would leave at most {pool} "
+            f"({params.get('dataset_path')} less validation_size and test_size). Use n_originals <= {largest}, "
+            "or lower test_size/validation_size.")
+    minimum, counts_validation = MIN_RECORDS.get(models.family_of(base_model), (1, False))
+    validation = int(params.get("validation_size") or 0) if counts_validation else 0
+    sizes = {arm: arm_sizes(arm, n)[0] for arm in chosen if arm in ("ft_n", "ft_4n")}  # known before 03 runs
+    short = {arm: size for arm, size in sizes.items() if size + validation < minimum}
+    if short:
+        counted = "training + validation records" if counts_validation else "training records"
+        raise JobSpecError(
+            f"{base_model} needs at least {minimum} {counted} per job; n_originals={n} gives "
+            + ", ".join(f"{arm} {size}" + (f" + {validation} validation" if validation else "") for arm, size in short.items())
+            + f". Use n_originals >= {max(1, minimum - validation) if 'ft_n' in short else -(-(minimum - validation) // 4)}."
+        )
+    jobspec.check_customization(base_model, str(params.get("customization_type") or jobspec.FINE_TUNING),
+                                region=region, teacher=str(params.get("distillation_teacher") or "") or None)
+    extra = params.get("extra_hyperparameters") or {}
+    if not isinstance(extra, Mapping):
+        raise JobSpecError(f"extra_hyperparameters must be a dict of API names to values, got {extra!r}.")
+    overrides = hyperparameter_overrides(params.get("epochs", 2), params.get("learning_rate", 0.0),
+                                         params.get("warmup_steps", -1), params.get("batch_size", 0), extra)
+    jobspec.check_hyperparameters(base_model, overrides)
+    check_distillation_overrides(str(params.get("customization_type") or jobspec.FINE_TUNING), overrides, base_model)
+    return base_model
+
+
+def concurrent_job_quota(*, region: str | None = None, client: Any = None) -> tuple[int, str]:
+    """(concurrent customization jobs allowed, where the number came from).
+
+    GetServiceQuota returns only applied values: "If the applied quota value is not available for a
+    quota, the quota is not retrieved" (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html),
+    so an account that never changed it gets the AWS default from GetAWSDefaultServiceQuota
+    (https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetAWSDefaultServiceQuota.html).
+    """
+    errors = []
+    quotas = None
+    for call, where in (("get_service_quota", ""), ("get_aws_default_service_quota", ", AWS default")):
+        try:
+            quotas = quotas or client or aws.client("service-quotas", region)
+            value = getattr(quotas, call)(ServiceCode="bedrock", QuotaCode=CONCURRENT_JOBS_QUOTA)["Quota"]["Value"]
+            return max(1, int(value)), f"Service Quotas {CONCURRENT_JOBS_QUOTA}{where}"
+        except (ClientError, KeyError, ValueError, TypeError, AttributeError) as err:
+            errors.append(str(err)[:120])
+    return DEFAULT_CONCURRENT_JOBS, f"assumed (quota unreadable: {errors[0]}); the real default is unconfirmed"
 
 
 # --------------------------------------------------------------------------------------
@@ -413,7 +563,8 @@ def curve_marks(frames: Mapping[str, pd.DataFrame], base_model: str,
     stop and the best epoch; otherwise the best epoch is the one with the lowest validation loss.
     ``note`` says it in a sentence.
     """
-    hp = {h.name: h.default for h in models.HYPERPARAMETERS.get(models.family_of(base_model), ())}
+    hp = {h.name: h.default for h in models.hyperparameters(base_model)} \
+        if models.family_of(base_model) in models.HYPERPARAMETERS else {}
     hp.update(hyperparameters or {})
     planned = int(float(hp.get("epochCount", 1)))
     per_epoch = epoch_curves(frames)
@@ -568,6 +719,29 @@ def plan_jobs(data: Mapping[str, ArmData], *, workshop_id: str, base_model: str,
     return planned
 
 
+def estimate_training(planned: Sequence[tuple[ArmJob, str]], model_key: str, epochs: int, *,
+                      price_overrides: Mapping[str, float] | None = None, region: str = "us-east-1",
+                      customization_type: str = "FINE_TUNING") -> tuple[Any, int]:
+    """(the estimate for every trained arm, the training tokens it counts).
+
+    Tokens are every arm's training file, counted with the validator's conservative estimator.
+    Storage is billed per custom model and month (https://aws.amazon.com/bedrock/pricing/), so
+    each arm's model adds one model-month.
+    """
+    from utils import costs
+    from utils.validate_dataset import estimate_tokens
+
+    tokens = sum(estimate_tokens(line) for _, body in planned for line in body.splitlines())
+    estimate = costs.estimate_training(model_key, train_tokens=tokens, epochs=epochs, months_stored=max(1, len(planned)),
+                                       price_overrides=price_overrides, region=region)
+    estimate.notes.append(f"Storage counts one month for each of the {len(planned)} arms' custom models.")
+    if customization_type == "DISTILLATION":
+        estimate.notes.append("Not included: the teacher's tokens while it writes the responses (billed at the teacher's "
+                              "on-demand price, https://aws.amazon.com/bedrock/pricing/); the training line assumes the "
+                              "student's default epochs.")
+    return estimate, tokens
+
+
 def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.DataFrame]],
                 arms: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Per-arm results for the state file and ``metrics.arms`` in results.json."""
@@ -577,13 +751,43 @@ def arm_results(jobs: Sequence[ArmJob], metrics: Mapping[str, Mapping[str, pd.Da
                            "final_training_loss": None, "best_validation_loss": None}
     for job in jobs:
         results[job.arm] = {**job.result(), **loss_summary(metrics.get(job.arm, {}))}
-    return results
+    for arm in arms:  # asked for, but no job: say so rather than leave the arm out
+        if arm != "base" and arm not in results:
+            results[arm] = {"arm": arm, "status": "NotSubmitted", "records": 0, "final_training_loss": None,
+                            "best_validation_loss": None,
+                            "detail": "no job was created (confirm_spend is False, or the estimate is over max_spend_usd)"}
+    return {arm: results[arm] for arm in ARMS if arm in results}
+
+
+def check_deploy_arm(preferred: str, chosen: Sequence[str]) -> None:
+    """Refuse a ``deploy_arm`` that names no trained arm of this run, before any call.
+
+    ``""`` lets :func:`deploy_arm` choose. ``base`` has no custom model to deploy, and an arm
+    missing from ``arms`` would never be trained, so neither is ignored silently.
+    """
+    if not preferred:
+        return
+    trained = [arm for arm in chosen if arm != "base"]
+    options = f"choose one of {', '.join(trained)}" if trained else "add a trained arm to `arms`"
+    if preferred == "base":
+        raise JobSpecError(f"deploy_arm='base': the base model has no custom model to deploy (05 and 06 compare "
+                           f"with the base model anyway). Leave deploy_arm \"\" or {options}.")
+    if preferred not in TRAINED_ARMS:
+        raise JobSpecError(f"deploy_arm={preferred!r} is not an arm; {options} (or \"\" to pick one).")
+    if preferred not in chosen:
+        raise JobSpecError(f"deploy_arm={preferred!r} is not trained in this run (arms: {', '.join(chosen)}). "
+                           f"Add it to `arms`, or {options} (or \"\" to pick one).")
 
 
 def deploy_arm(results: Mapping[str, Mapping[str, Any]], preferred: str = "") -> str | None:
-    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm."""
-    order = [preferred] if preferred else [a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results]
-    return next((a for a in order if a in results and a != "base"), None)
+    """The arm whose model 05 deploys and 06 evaluates: ``preferred``, else ft_n_3n, else the first trained arm.
+
+    A ``preferred`` arm without a job in ``results`` is refused (see :func:`check_deploy_arm`).
+    """
+    if preferred:
+        check_deploy_arm(preferred, [arm for arm in results if arm != "base"])
+        return preferred
+    return next((a for a in ("ft_n_3n", "ft_n", "ft_4n") if a in results), None)
 
 
 def _model_exists(bedrock: Any, model_arn: str) -> bool:

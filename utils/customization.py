@@ -310,7 +310,8 @@ def early_stopping(losses: Sequence[float], threshold: float, patience: int) -> 
     waited = 0
     stopped = len(values)
     for epoch, loss in enumerate(values, start=1):
-        improves = not math.isnan(loss) and (lowest == math.inf or round(lowest - loss, 12) > threshold)
+        # min() of no earlier epochs is +inf, so a finite first loss improves; inf - inf and NaN never do
+        improves = round(lowest - loss, 12) > threshold
         waited = 0 if improves else waited + 1
         if not math.isnan(loss):
             lowest = min(lowest, loss)

@@ -223,10 +223,12 @@ def check_customization(base_model: str, customization_type: str = FINE_TUNING, 
         )
     if customization_type != DISTILLATION:
         if teacher:
-            raise JobSpecError(f"teacher={teacher!r} is only used with DISTILLATION, not {customization_type}.")
+            raise JobSpecError(f"distillation_teacher={teacher!r} is only used with DISTILLATION, not {customization_type}: "
+                               "leave it \"\" (03's synthetic-data teacher is its own parameter, `teacher`).")
         return
     if not teacher:
-        raise JobSpecError("DISTILLATION needs a teacher model (the teacher parameter).")
+        raise JobSpecError("DISTILLATION needs a teacher model: set distillation_teacher (e.g. \"us.amazon.nova-pro-v1:0\" "
+                           "for a Nova Lite or Micro student in us-east-1).")
     try:
         student_key = models.get(base_model).key
         teacher_spec, via_profile = _teacher_spec(teacher)
@@ -240,17 +242,32 @@ def check_customization(base_model: str, customization_type: str = FINE_TUNING, 
             f"{teacher_spec.name} cannot teach {base_model}: not a documented distillation pair. Pairs: {documented}."
         )
     if region != pair.region:
-        raise JobSpecError(f"Distilling {teacher_spec.key} -> {student_key} runs in {pair.region}, not {region}.")
+        raise JobSpecError(f"Distilling {teacher_spec.key} -> {student_key} runs in {pair.region}, not {region}: "
+                           f"run the workshop in {pair.region} (01's `region`).")
     if pair.profile_only and not via_profile:
         raise JobSpecError(
             f"The {teacher_spec.name} teacher is accepted only through its system-defined inference profile: "
-            f"use teacher={teacher_spec.profile_id()!r}, not {teacher!r}."
+            f"use distillation_teacher={teacher_spec.profile_id()!r}, not {teacher!r}."
         )
+
+
+def teacher_identifier(teacher: str) -> str:
+    """The ID Bedrock takes for a teacher: a registry key (``nova-pro``) becomes its model ID.
+
+    ``teacherModelIdentifier`` must be a model ID, a foundation-model ARN or an inference-profile
+    ARN (its pattern in https://docs.aws.amazon.com/bedrock/latest/APIReference/API_TeacherModelConfig.html);
+    a registry key would reach the service as it is and fail there. Other values pass unchanged.
+    """
+    try:
+        spec = models.get(teacher)
+    except KeyError:
+        return teacher
+    return spec.model_id if teacher == spec.key else teacher
 
 
 def customization_config(teacher: str, max_response_length: int | None = None) -> dict[str, Any]:
     """``customizationConfig`` for a DISTILLATION job (API_DistillationConfig / TeacherModelConfig)."""
-    teacher_config: dict[str, Any] = {"teacherModelIdentifier": teacher}
+    teacher_config: dict[str, Any] = {"teacherModelIdentifier": teacher_identifier(teacher)}
     if max_response_length:
         teacher_config["maxResponseLengthForInference"] = int(max_response_length)
     return {"distillationConfig": {"teacherModelConfig": teacher_config}}

@@ -179,6 +179,21 @@ HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
 }
 
 
+# Base models whose ranges differ from their family's. Titan Text Premier shares the Titan page
+# with Express/Lite but has narrower ranges there: epochCount 1-5 (default 2), batchSize fixed
+# at 1, learningRate 1e-7..1e-5 (default 1e-6), learningRateWarmupSteps 0-20 (default 5)
+# (https://docs.aws.amazon.com/bedrock/latest/userguide/cm-hp-titan-text.html, checked 2026-12-06).
+_TITAN_PREMIER_HP = (
+    HyperParameter("epochCount", int, 2, 1, 5),
+    HyperParameter("batchSize", int, 1, 1, 1),
+    HyperParameter("learningRate", float, 1.0e-6, 1.0e-7, 1.0e-5),
+    HyperParameter("learningRateWarmupSteps", int, 5, 0, 20),
+)
+MODEL_HYPERPARAMETERS: dict[str, tuple[HyperParameter, ...]] = {
+    "amazon.titan-text-premier-v1:0:32k": _TITAN_PREMIER_HP,
+    "amazon.titan-text-premier-v1:0:32K": _TITAN_PREMIER_HP,
+}
+
 MODELS: dict[str, ModelSpec] = {
     spec.key: spec
     for spec in (
@@ -536,8 +551,9 @@ def data_format(model_id: str) -> str:
 
 
 def hyperparameters(model_id: str) -> tuple[HyperParameter, ...]:
-    """The hyperparameters Bedrock accepts for this base model's family."""
-    return HYPERPARAMETERS[family_of(model_id)]
+    """The hyperparameters Bedrock accepts for this base model (its own ranges, else its family's)."""
+    own = MODEL_HYPERPARAMETERS.get(_arn_base(model_id).rsplit("/", 1)[-1])
+    return own if own is not None else HYPERPARAMETERS[family_of(model_id)]
 
 
 def default_hyperparameters(model_id: str) -> dict[str, str]:

@@ -197,6 +197,23 @@ def check_declared(overrides: dict[str, Any], declared_by_nb: dict[str, dict[str
             raise SystemExit(f"{err} Nothing was run.") from None
 
 
+def check_experiment(overrides: dict[str, Any], declared: dict[str, dict[str, Any]],
+                     points: list[dict[str, Any]]) -> None:
+    """04's parameters (arms, customization type, hyperparameters) refused before 01 runs, per sweep point."""
+    from utils import arms
+    from utils.jobspec import JobSpecError
+
+    if SWEEP_NOTEBOOK not in declared:
+        return
+    effective = effective_parameters(overrides, declared)
+    for point in points:
+        try:
+            arms.check_parameters({**effective, **point}, notebook_dir=str(NOTEBOOK_DIR))
+        except JobSpecError as err:
+            where = f" (sweep point {point_label(point)})" if point else ""
+            raise SystemExit(f"{SWEEP_NOTEBOOK} would refuse its parameters{where}: {err} Nothing was run.") from None
+
+
 STEP_PREFIX = "step_"  # notebooks record {"asked", "done", "detail"} under step_<name>
 EXIT_CODES = {"ok": 0, "failed": 1, "skipped-step": 2, "incomplete": 1}
 
@@ -408,6 +425,7 @@ def run_series(
         steps += [(nb, {}, nb.stem) for nb in after]
         log(f"sweep over {point_label({k: '|'.join(map(str, v)) for k, v in grid.items()})}: {len(points)} runs of "
             f"{SWEEP_NOTEBOOK} ({overrides['arms']})")
+    check_experiment(overrides, declared, points if sweep is not None else [{}])
     run_dir.mkdir(parents=True, exist_ok=True)
 
     results: dict[str, Any] = {

@@ -65,6 +65,21 @@ class FakeQuotas:
         return {"Quota": {"Value": self.value}}
 
 
+class DefaultOnlyQuotas:
+    """An account that never changed the quota: GetServiceQuota has no applied value to return."""
+
+    def get_service_quota(self, ServiceCode, QuotaCode):
+        raise ClientError({"Error": {"Code": "NoSuchResourceException", "Message": "not found"}}, "GetServiceQuota")
+
+    def get_aws_default_service_quota(self, ServiceCode, QuotaCode):
+        assert (ServiceCode, QuotaCode) == ("bedrock", "L-0406044C")
+        return {"Quota": {"Value": 4.0}}
+
+
+def test_quota_without_an_applied_value_is_the_aws_default_not_an_assumption():
+    assert arms.concurrent_job_quota(client=DefaultOnlyQuotas()) == (4, "Service Quotas L-0406044C, AWS default")
+
+
 def test_quota_is_read_or_assumed_and_marked():
     assert arms.concurrent_job_quota(client=FakeQuotas(3.0)) == (3, "Service Quotas L-0406044C")
     value, source = arms.concurrent_job_quota(client=FakeQuotas(None))
@@ -269,3 +284,128 @@ def test_waits_start_short_and_back_off_to_poll_s():
     assert waits[:8] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
     # the 9th poll sees the first two end; the third job is submitted after one more wait, then waits restart
     assert waits[8] == 60 and waits[9] == 0.5 and max(waits) == 60
+
+
+@pytest.mark.parametrize("preferred, chosen, match", [
+    ("base", ["base", "ft_n"], "no custom model"),
+    ("ft_2n", ["base", "ft_n"], "not an arm"),
+    ("ft_4n", ["base", "ft_n"], "not trained in this run"),
+    ("ft_n_3n", ["ft_n", "ft_4n"], "not trained in this run"),
+])
+def test_deploy_arm_naming_no_trained_arm_is_refused_not_ignored(preferred, chosen, match):
+    with pytest.raises(JobSpecError, match=match):
+        arms.check_deploy_arm(preferred, chosen)
+    results = {arm: {"arm": arm, "status": "Completed"} for arm in chosen}
+    with pytest.raises(JobSpecError, match=match):
+        arms.deploy_arm(results, preferred)
+
+
+def test_deploy_arm_default_and_explicit_choice():
+    arms.check_deploy_arm("", ["base"])  # nothing asked, nothing to refuse
+    arms.check_deploy_arm("ft_4n", ["base", "ft_n", "ft_4n"])
+    results = {arm: {"arm": arm} for arm in ("base", "ft_n", "ft_4n")}
+    assert arms.deploy_arm(results, "") == "ft_n"
+    assert arms.deploy_arm(results, "ft_4n") == "ft_4n"
+    assert arms.deploy_arm({"base": {}}, "") is None
+
+
+def run_params(**changes):
+    """04's effective parameters as the runner sees them (notebook defaults), with ``changes``."""
+    from utils import runner
+
+    declared = {nb.stem: runner.declared_parameters(nb) for nb in runner.series()}
+    return {**runner.effective_parameters({}, declared), **changes}
+
+
+def test_the_defaults_and_the_readme_replay_pass_the_parameter_check():
+    assert arms.check_parameters(run_params()) == NOVA
+    replay = run_params(profile_name="seed-2024", arms="base,ft_n", n_originals=32, use_synthetic=False)
+    assert arms.check_parameters(replay) == "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    from utils import runner
+
+    here = str(runner.NOTEBOOK_DIR)  # the bundled CSV is found: 108 training rows fit 4N = 100 and the replay's 32
+    assert arms.check_parameters(run_params(), notebook_dir=here) == NOVA
+    assert arms.check_parameters(replay, notebook_dir=here) == "anthropic.claude-3-haiku-20240307-v1:0:200k"
+    assert arms.training_pool(run_params(), notebook_dir=here) == 108
+    assert arms.training_pool(run_params(dataset_path="tatqa"), notebook_dir=here) is None
+    assert arms.check_parameters(run_params(arms="base", epochs=99)) == NOVA  # nothing trained: nothing to refuse
+    assert arms.check_parameters(run_params(profile_name="nope")) is None  # 01 names an unknown profile itself
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"epochs": 9}, "epochCount: whole number 1..5"),
+    ({"learning_rate": 0.5}, "learningRate: number 1e-06..1e-04"),
+    ({"batch_size": 8}, "batchSize is not a hyperparameter"),
+    ({"extra_hyperparameters": {"foo": 1}}, "foo is not a hyperparameter"),
+    ({"customization_type": "CONTINUED_PRE_TRAINING"}, "Titan Text"),
+    ({"customization_type": "DISTILLATION"}, "set distillation_teacher"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "region": "us-west-2"}, "runs in us-east-1"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "llama3-1-70b"}, "not a documented distillation pair"),
+    ({"arms": "ft_2n"}, "unknown"),
+    ({"deploy_arm": "ft_4n", "arms": "ft_n"}, "not trained in this run"),
+    ({"n_originals": 0}, "n_originals"),
+    ({"arms": "ft_n,ft_n_3n", "use_synthetic": False}, "use_synthetic=False"),
+    ({"n_originals": 28}, "n_originals <= 27"),  # 150 rows - 12 validation - 30 test = 108 = 4 x 27
+    ({"n_originals": 20, "sample_size": 100}, "n_originals <= 14"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "learning_rate": 2e-5}, "would be ignored"),
+    ({"customization_type": "DISTILLATION", "distillation_teacher": "nova-pro", "epochs": 3}, "epochCount"),
+    ({"live_panel": "yes"}, "live_panel must be one of"),
+    ({"poll_seconds": 0.0}, "poll_seconds must be greater than 0"),
+    ({"profile_name": "seed-2024", "n_originals": 32, "arms": "ft_n", "extra_hyperparameters": {"learningRateMultiplier": 3}},
+     "0.1..2"),
+    ({"profile_name": "seed-2024", "arms": "base,ft_n", "use_synthetic": False}, "at least 32 training records"),
+    ({"profile_name": "seed-2024", "arms": "ft_4n", "n_originals": 7}, "n_originals >= 8"),
+])
+def test_bad_04_parameters_are_refused_with_no_call(changes, fragment):
+    from utils import runner
+
+    with pytest.raises(JobSpecError, match=fragment.replace(".", r"\.")):
+        arms.check_parameters(run_params(**changes), notebook_dir=str(runner.NOTEBOOK_DIR))
+
+
+def test_03s_teacher_is_not_04s_distillation_teacher():
+    # `teacher` picks 03's synthetic-data teacher (01 and 03 declare it); 04 fine-tunes without a teacher
+    assert arms.check_parameters(run_params(teacher="claude-sonnet-4-6")) == NOVA
+    from utils import jobspec
+
+    assert jobspec.customization_config("nova-pro") == {
+        "distillationConfig": {"teacherModelConfig": {"teacherModelIdentifier": "amazon.nova-pro-v1:0"}}}
+
+
+def test_the_fix_for_an_internal_error_does_not_promise_that_a_plain_rerun_retries():
+    # a rerun adopts the failed job by its name (run_arms), so "rerun later" would show the same failure
+    fix = arms.likely_fix("An unexpected error occurred. Please try again later.")
+    assert "rerun the notebook later" not in fix and "finds this failed job again" in fix
+
+
+def test_the_estimate_stores_one_custom_model_per_arm():
+    student = NOVA
+    data = arms.build_arm_data(["ft_n", "ft_4n"], 5, [{"schemaVersion": "bedrock-conversation-2024", "messages": [
+        {"role": "user", "content": [{"text": f"q{i}"}]}, {"role": "assistant", "content": [{"text": f"a{i}"}]}]}
+        for i in range(20)])
+    planned = arms.plan_jobs(data, workshop_id="est", base_model=student, role_arn="arn:aws:iam::1:role/r",
+                             bucket="b", hyperparameters={"epochCount": "2"}, validation_uri=None)
+    estimate, tokens = arms.estimate_training(planned, "nova-lite", 2, price_overrides={}, region="us-east-1")
+    storage = [item for item in estimate.items if item.price_key.startswith("storage_month")]
+    assert len(storage) == 1 and storage[0].quantity == 2  # two arms, two custom models, one month each
+    training = next(item for item in estimate.items if item.price_key.startswith("train_per_1k"))
+    assert tokens > 0 and training.quantity == tokens * 2 / 1000
+
+
+def test_use_synthetic_false_drops_ft_n_3n_only_from_all():
+    assert arms.choose_arms("all", use_synthetic=False) == ["base", "ft_n", "ft_4n"]
+    assert arms.choose_arms("ft_n_3n,base", use_synthetic=True) == ["base", "ft_n_3n"]
+    with pytest.raises(JobSpecError, match="drop ft_n_3n from arms"):
+        arms.choose_arms("ft_n_3n", use_synthetic=False)
+
+
+def test_arms_asked_for_but_not_submitted_are_reported_not_left_out():
+    # a dry run (confirm_spend=False): no job, yet every arm asked for appears, honestly not Completed
+    results = arms.arm_results([], {}, ["base", "ft_n", "ft_4n"])
+    assert list(results) == ["base", "ft_n", "ft_4n"]
+    assert results["base"]["status"] == "NoJob"
+    assert {results[a]["status"] for a in ("ft_n", "ft_4n")} == {"NotSubmitted"}
+    assert all(results[a]["records"] == 0 and results[a]["best_validation_loss"] is None for a in ("ft_n", "ft_4n"))
+    assert arms.deploy_arm(results, "") == "ft_n"  # 04 asks this only when jobs ran; 05/06 refuse a non-Completed arm
+    with pytest.raises(Exception, match="did not complete"):
+        arms.completed_arm(results, "ft_n", "05_deployment")

@@ -50,3 +50,19 @@ def test_nan_loss_never_improves():
 def test_bad_arguments_are_refused(args):
     with pytest.raises(ValueError):
         early_stopping(*args)
+
+
+def test_infinite_losses_follow_the_formula():
+    # a diverged run: inf - inf is not an improvement, so patience runs out; a finite loss after it improves
+    assert early_stopping([math.inf, math.inf, 0.5], 0.0, 2) == (2, 1)
+    assert early_stopping([math.inf, 0.5], 0.0, 2) == (2, 2)
+
+
+def test_inputs_of_any_numeric_kind():
+    import numpy as np
+
+    seed = [0.9, 0.8, 0.7, 0.66, 0.64, 0.65, 0.65]
+    assert early_stopping(np.array(seed), np.float64(0.0), np.int64(2)) == (7, 5)
+    assert early_stopping(tuple(seed), 0.05, 1) == (4, 4)
+    assert early_stopping([3, 2, 2, 2], 0, 2) == (4, 2)  # ints; a tie is no improvement
+    assert early_stopping([1.0, 0.9], 0.0, 10) == (2, 2)  # patience longer than the run: all epochs run

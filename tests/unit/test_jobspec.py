@@ -177,3 +177,16 @@ def test_job_plan_sends_the_distillation_config():
 def test_a_number_too_large_for_a_float_is_refused_with_the_range():
     with pytest.raises(JobSpecError, match="not a finite number"):
         check_hyperparameters(NOVA, epochCount=10**400)
+
+
+@pytest.mark.parametrize("premier", ["amazon.titan-text-premier-v1:0:32k", "amazon.titan-text-premier-v1:0:32K"])
+def test_titan_premier_has_its_own_narrower_ranges(premier):
+    # Same Titan page, separate table: epochs 1-5, batch fixed at 1, LR 1e-7..1e-5, warm-up 0-20.
+    assert {hp.name: (hp.minimum, hp.maximum, hp.default) for hp in models.hyperparameters(premier)} == {
+        "epochCount": (1, 5, 2), "batchSize": (1, 1, 1), "learningRate": (1e-7, 1e-5, 1e-6),
+        "learningRateWarmupSteps": (0, 20, 5)}
+    for name, value in (("epochCount", 6), ("batchSize", 2), ("learningRate", 1e-4), ("learningRateWarmupSteps", 21)):
+        with pytest.raises(JobSpecError, match="out of range"):
+            check_hyperparameters(premier, {name: value})
+    assert check_hyperparameters(premier, {}) == {"epochCount": "2", "batchSize": "1", "learningRate": "1e-06",
+                                                  "learningRateWarmupSteps": "5"}

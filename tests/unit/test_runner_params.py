@@ -211,3 +211,19 @@ def test_the_report_claims_a_clean_account_only_after_an_audit():
     assert "Nothing billable remains" not in not_run and "Not audited" in not_run
     left = cleanup_html({"audited": True, "by": "runner", "remaining": ["s3-bucket: b"]})
     assert "1 resource(s) remain" in left and "s3-bucket: b" in left
+
+
+@pytest.mark.parametrize("overrides, sweep, fragment", [
+    ({"epochs": 9}, None, "epochCount: whole number 1..5"),
+    ({"customization_type": "CONTINUED_PRE_TRAINING"}, None, "Titan Text"),
+    ({"deploy_arm": "base"}, None, "no custom model"),
+    ({}, "learning_rate=1e-5,1e-3", "sweep point learning_rate=0.001"),
+])
+def test_04s_parameters_are_refused_before_01_runs(tmp_path, monkeypatch, overrides, sweep, fragment):
+    import papermill as pm
+
+    monkeypatch.setattr(pm, "execute_notebook", lambda *a, **k: pytest.fail("a notebook ran"))
+    with pytest.raises(SystemExit) as refused:
+        runner.run_series(overrides, backend="aws", runs_dir=tmp_path, run_id="x", log=lambda *_: None, sweep=sweep)
+    assert fragment in str(refused.value) and "04_fine_tuning" in str(refused.value)
+    assert "Nothing was run" in str(refused.value) and not list(tmp_path.iterdir())

@@ -38,6 +38,8 @@ def test_quota_refuses_the_job_past_it_and_follows_the_knob(sandbox_env):  # noq
     quotas = aws.client("service-quotas", REGION)
     default = quotas.get_aws_default_service_quota(ServiceCode="bedrock", QuotaCode="L-0406044C")["Quota"]["Value"]
     assert default == 2.0  # the AWS default stays as listed
+    named = quotas.get_service_quota(ServiceCode="bedrock", QuotaCode="L-0406044C")["Quota"]["QuotaName"]
+    assert named == "(Model customization) Scheduled customization jobs"  # the name Service Quotas shows
     create(state, "c.jsonl", "c")
     with pytest.raises(ClientError, match="ServiceQuotaExceededException"):
         create(state, "d.jsonl", "d")

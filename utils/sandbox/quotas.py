@@ -78,7 +78,9 @@ _FT_RECORDS: tuple[tuple[str, float, str | None], ...] = (
 )
 
 QUOTAS: tuple[Quota, ...] = (
-    Quota(CONCURRENT_CUSTOMIZATION_JOBS, "Concurrent model customization jobs", 2),
+    # The name Service Quotas gives L-0406044C, as public quota-code catalogs list it; that it caps
+    # the jobs in progress at once, and its default of 2, are our assumption (unconfirmed).
+    Quota(CONCURRENT_CUSTOMIZATION_JOBS, "(Model customization) Scheduled customization jobs", 2),
     Quota(_code("Concurrent model distillation jobs"), "Concurrent model distillation jobs", 1),
     *(_records(model, "Fine-tuning", value, code) for model, value, code in _FT_RECORDS),
     _records("Titan Text G1 - Express v1", "Continued Pre-Training", 100000, "L-CDD9DC4A"),

@@ -233,7 +233,7 @@ class Customization(Family):
             family = registry.family_of(base.model_id)
         except KeyError as exc:
             raise validation(INVALID_MODEL_IDENTIFIER) from exc
-        table = {hp.name: hp for hp in registry.HYPERPARAMETERS.get(family, ())}
+        table = {hp.name: hp for hp in (registry.hyperparameters(base.model_id) if family in registry.HYPERPARAMETERS else ())}
         extra = UNDOCUMENTED_ACCEPTED.get(family, {})
         for name, raw in given.items():
             hp = table.get(name)
