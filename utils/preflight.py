@@ -87,8 +87,8 @@ ACCESS_FIX = (
     f"(Anthropic, Cohere, AI21, ...): {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
 )
 IAM_FIX = (
-    f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} (rendered with "
-    "utils.iam.caller_policy(region, account, caller_role_arn)) to the notebook's execution role."
+    f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} to the notebook's execution role "
+    "as the managed policies `python -m utils.iam --account <id> --role-arn <role ARN>` renders (README section 4)."
 )
 SCP_FIX = (
     "An explicit deny blocks it (a service control policy, permissions boundary or session policy). "
