@@ -458,6 +458,19 @@ def check_environment(checklist: Checklist) -> None:
                       f"{'.'.join(map(str, MIN_PYTHON))}+ (conda_python3 on a notebook instance has it)")
 
 
+def caller_identity(region: str) -> dict[str, Any]:
+    """``sts:GetCallerIdentity``, or :class:`PreflightError` with the one-line fix (e.g. no credentials).
+
+    01 needs the account before its preflight runs (the bucket's name); a failure here gets the same
+    fix the preflight's "AWS identity" check gives.
+    """
+    try:
+        return aws.client("sts", region).get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        raise PreflightError(f"Cannot call sts:GetCallerIdentity ({_error(exc)[0]}): "
+                             f"{_fix_for_client_error(exc, 'sts:GetCallerIdentity')}") from None
+
+
 def check_identity(checklist: Checklist, region: str) -> bool:
     """sts:GetCallerIdentity; False means no usable credentials (later AWS checks are skipped)."""
     try:
