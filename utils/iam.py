@@ -153,6 +153,51 @@ def caller_policy(
     return document
 
 
+# IAM counts a policy's characters without whitespace: a customer managed policy holds at most 6,144,
+# and all inline policies of one role together at most 10,240
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+MANAGED_POLICY_MAX_CHARS = 6144
+# The caller's own managed policies are named outside ROLE_NAME_PREFIX: the caller may rewrite and
+# delete policies under that prefix, and must never rewrite the policies that grant it its rights.
+CALLER_POLICY_NAME = "BedrockWorkshopNotebookCaller"
+INLINE_ROLE_POLICIES_MAX_CHARS = 10240
+
+
+def policy_size(document: Mapping[str, Any] | str) -> int:
+    """The characters of ``document`` that count against IAM's policy-size quotas (no whitespace)."""
+    text = document if isinstance(document, str) else json.dumps(document, separators=(",", ":"))
+    return len(re.sub(r"\s", "", text))
+
+
+def split_policy(document: Mapping[str, Any], max_chars: int = MANAGED_POLICY_MAX_CHARS) -> list[dict[str, Any]]:
+    """``document`` as consecutive documents of whole statements, each within ``max_chars``.
+
+    A policy's statements are evaluated independently (explicit deny wins whichever policy holds it:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html), so the
+    parts attached together grant exactly what the whole document grants.
+    """
+    version = document.get("Version", "2012-10-17")
+    parts: list[dict[str, Any]] = []
+    for statement in _statements(document):
+        single = {"Version": version, "Statement": [statement]}
+        if policy_size(single) > max_chars:
+            raise ValueError(f"Statement {statement.get('Sid', '?')} alone is over {max_chars} characters.")
+        if parts and policy_size({"Version": version, "Statement": [*parts[-1]["Statement"], statement]}) <= max_chars:
+            parts[-1]["Statement"].append(statement)
+        else:
+            parts.append(single)
+    return parts
+
+
+def caller_policies(region: str, account: str, caller_role_arn: str, **options: Any) -> list[dict[str, Any]]:
+    """:func:`caller_policy` split into customer managed policies that each fit IAM's size quota.
+
+    The whole document is larger than a managed policy (6,144 characters) and than a role's inline
+    policies together (10,240), so an administrator attaches these parts to the execution role.
+    """
+    return split_policy(caller_policy(region, account, caller_role_arn, **options))
+
+
 _KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):kms:([a-z0-9-]+):(\d{12}):key/([A-Za-z0-9-]+)$")
 
 
@@ -663,3 +708,46 @@ def ensure_evaluation_role(
     return _ensure_io_role(workshop_id, "evaluation", "evaluation-role", "Bedrock model evaluation jobs", bucket,
                            region, account, input_prefix=input_prefix, output_prefix=output_prefix,
                            kms_key_arn=kms_key_arn)
+
+
+# ---- command line: render the caller policy for an administrator --------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m utils.iam --account ID --role-arn ARN``: write ``caller-<n>.json`` per managed policy."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(
+        prog="python -m utils.iam",
+        description="Render the notebook execution role's caller policy as customer managed policies "
+                    f"(each within IAM's {MANAGED_POLICY_MAX_CHARS:,}-character quota) and print the commands "
+                    "that attach them.")
+    parser.add_argument("--region", default="us-east-1", help="the workshop's Region (default us-east-1)")
+    parser.add_argument("--account", required=True, help="the 12-digit AWS account ID")
+    parser.add_argument("--role-arn", required=True, help="the notebook execution role's ARN")
+    parser.add_argument("--kms-key-arn", default="", help="01's kms_key_arn, if you use a customer managed key")
+    parser.add_argument("--out-dir", default=".", help="where to write caller-<n>.json (default: here)")
+    args = parser.parse_args(argv)
+    try:
+        parts = caller_policies(args.region, args.account, args.role_arn, kms_key_arn=args.kms_key_arn or None)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    role_name = args.role_arn.rsplit("/", 1)[-1]
+    partition = partition_for(args.region)
+    for number, part in enumerate(parts, 1):
+        path = out_dir / f"caller-{number}.json"
+        path.write_text(json.dumps(part, indent=2) + "\n", encoding="utf-8")
+        name = f"{CALLER_POLICY_NAME}-{number}"
+        print(f"# {path} ({policy_size(part):,} characters)")
+        print(f"aws iam create-policy --policy-name {name} --policy-document file://{path}")
+        print(f"aws iam attach-role-policy --role-name {role_name} "
+              f"--policy-arn arn:{partition}:iam::{args.account}:policy/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

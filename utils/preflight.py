@@ -87,8 +87,8 @@ ACCESS_FIX = (
     f"(Anthropic, Cohere, AI21, ...): {MARKETPLACE_FIX} {ANTHROPIC_FORM_FIX}"
 )
 IAM_FIX = (
-    f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} (rendered with "
-    "utils.iam.caller_policy(region, account, caller_role_arn)) to the notebook's execution role."
+    f"Your IAM identity lacks the Bedrock permission. Attach {CALLER_POLICY} to the notebook's execution role "
+    "as the managed policies `python -m utils.iam --account <id> --role-arn <role ARN>` renders (README section 4)."
 )
 SCP_FIX = (
     "An explicit deny blocks it (a service control policy, permissions boundary or session policy). "
@@ -456,6 +456,19 @@ def check_environment(checklist: Checklist) -> None:
     if sys.version_info < MIN_PYTHON:  # a learner's kernel may be older than ours
         checklist.add("python version", WARN, f"Python {python}; the series needs Python "
                       f"{'.'.join(map(str, MIN_PYTHON))}+ (conda_python3 on a notebook instance has it)")
+
+
+def caller_identity(region: str) -> dict[str, Any]:
+    """``sts:GetCallerIdentity``, or :class:`PreflightError` with the one-line fix (e.g. no credentials).
+
+    01 needs the account before its preflight runs (the bucket's name); a failure here gets the same
+    fix the preflight's "AWS identity" check gives.
+    """
+    try:
+        return aws.client("sts", region).get_caller_identity()
+    except (ClientError, BotoCoreError) as exc:
+        raise PreflightError(f"Cannot call sts:GetCallerIdentity ({_error(exc)[0]}): "
+                             f"{_fix_for_client_error(exc, 'sts:GetCallerIdentity')}") from None
 
 
 def check_identity(checklist: Checklist, region: str) -> bool:
