@@ -31,7 +31,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
 
-from utils.sandbox import caller, iam_simulate
+from utils.sandbox import caller, iam_limits, iam_simulate
 from utils.sandbox.control import ApiError, Bedrock, Config
 
 Environ = dict[str, Any]
@@ -335,6 +335,10 @@ class SandboxApp:
             raw = _read_body(environ)
             if iam_simulate.wants(raw):
                 status, headers, body = iam_simulate.handle(raw)
+                start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
+                return [body]
+            if (limited := iam_limits.check(raw)) is not None:  # IAM's policy-size quotas (moto has none)
+                status, headers, body = limited
                 start_response(f"{status} {_REASONS.get(status, 'OK')}", headers)
                 return [body]
             environ["wsgi.input"] = io.BytesIO(raw)
