@@ -53,7 +53,13 @@ CELL_TIMEOUT_S = 300  # sandbox cells finish in seconds; on AWS a job waits for 
 
 # A sandbox rehearsal bills nothing, so it switches every spend opt-in on, and its jobs
 # finish in seconds, so it polls often. Explicit --params still win.
-SANDBOX_DEFAULTS: dict[str, Any] = {"confirm_spend": True, "poll_seconds": 0.5}
+SANDBOX_DEFAULTS: dict[str, Any] = {"confirm_spend": True, "poll_seconds": 0.1}
+# The rehearsal's sandbox runs every lifecycle (jobs, deployments, deletions) at this multiple of
+# its durations (utils/sandbox/bedrock/lifecycle.py); $WORKSHOP_SANDBOX_TIME_SCALE overrides it.
+# Polls every poll_seconds stay shorter than the shortest phase a monitor reports (a customization
+# job's validation and data processing: 0.3 s x the scale), so each status change is still shown.
+SANDBOX_TIME_SCALE = 0.5
+TIME_SCALE_ENV = "WORKSHOP_SANDBOX_TIME_SCALE"
 
 
 def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -650,10 +656,14 @@ def run_series(
             if backend == "sandbox":
                 from utils import sandbox
 
-                server = stack.enter_context(sandbox.start())
+                knobs = {} if os.environ.get(TIME_SCALE_ENV) else {"time_scale": SANDBOX_TIME_SCALE}
+                server = stack.enter_context(sandbox.start(**knobs))
                 os.environ.update(sandbox_environment(server.url, run_dir / "state"))
                 overrides = {**SANDBOX_DEFAULTS, **overrides}
-                log(f"sandbox listening on {server.url}")
+                scale = server.bedrock.settings()["time_scale"]
+                results["sandbox"] = {"time_scale": scale}
+                log(f"sandbox listening on {server.url} (job, deployment and deletion times x {scale:g}: "
+                    f"sandbox timings are scaled)")
             else:
                 os.environ["WORKSHOP_BACKEND"] = "aws"
                 os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
