@@ -499,6 +499,7 @@ class KernelsAhead:
 
     def __init__(self, warm_up: bool = True) -> None:
         self.warm_up = warm_up
+        self.current: StartedKernel | None = None  # the running step's, until retired
         self.ahead: StartedKernel | None = None
         self.stopping: list[StartedKernel] = []
 
@@ -508,24 +509,27 @@ class KernelsAhead:
         if kernel is not None and (kernel.notebook != notebook or kernel.log_path != log_path or not kernel.alive()):
             self.retire(kernel)  # not this step's kernel, or it died while waiting: start afresh
             kernel = None
-        kernel = kernel or StartedKernel(notebook, log_path, warm_up=self.warm_up)
+        self.current = kernel or StartedKernel(notebook, log_path, warm_up=self.warm_up)
         if following is not None:
             self.ahead = StartedKernel(*following, warm_up=self.warm_up)
-        return kernel
+        return self.current
 
     def retire(self, kernel: StartedKernel, interrupt: bool = False) -> None:
         """Stop ``kernel`` without waiting; reap the kernels stopped before it (exited by now)."""
+        if kernel is self.current:
+            self.current = None
         kernel.stop(interrupt)
         earlier, self.stopping = self.stopping, [kernel]
         for old in earlier:
             old.reap()
 
     def close(self) -> None:
-        """Stop and reap every kernel, the one started ahead included."""
-        if self.ahead is not None:
-            self.ahead.stop()
-            self.stopping.append(self.ahead)
-            self.ahead = None
+        """Stop and reap every kernel, the running and the one started ahead included."""
+        for kernel in (self.current, self.ahead):
+            if kernel is not None:
+                kernel.stop(interrupt=kernel is self.current)
+                self.stopping.append(kernel)
+        self.current = self.ahead = None
         stopping, self.stopping = self.stopping, []
         for kernel in stopping:
             kernel.reap()
