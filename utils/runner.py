@@ -5,7 +5,9 @@
   a per-cell timeout, stop at the first failure;
 * on the sandbox backend (the default) a sandbox is started in-process for the run
   and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
-  nothing;
+  nothing; its jobs and deployments run at :data:`SANDBOX_TIME_SCALE` of their sandbox
+  durations (the log line and ``results.json`` say so), and each notebook's kernel starts
+  while the previous notebook runs (:class:`KernelsAhead`);
 * writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``, and
   ``<notebook>.kernel.log`` when a kernel process printed anything of its own) and points
   ``runs/latest`` at it.
