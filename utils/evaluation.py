@@ -519,19 +519,25 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     """Wilson score interval for the proportion k/n, as fractions clipped to [0, 1].
 
     For judge win rates use n = the number of non-tie verdicts. 15/20 → (0.531, 0.888).
+    The normal quantile comes from the standard library (``statistics.NormalDist.inv_cdf``,
+    docs.python.org/3/library/statistics.html#statistics.NormalDist.inv_cdf), the same value as
+    ``scipy.stats.norm.ppf`` without importing scipy.stats (most of a second of CPU).
     """
-    from scipy.stats import norm
+    from statistics import NormalDist
 
     if n <= 0:
         raise ValueError("wilson_interval needs n > 0")
     if not 0 <= k <= n:
         raise ValueError(f"k must be between 0 and n, got k={k}, n={n}")
-    z = float(norm.ppf(1 - (1 - confidence) / 2))
+    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
     p = k / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At k = 0 (k = n) the bound is exactly 0 (1); floating point can miss it by 1e-17.
+    low = 0.0 if k == 0 else max(0.0, centre - half)
+    high = 1.0 if k == n else min(1.0, centre + half)
+    return low, high
 
 
 def bootstrap_ci(

@@ -5,7 +5,9 @@
   a per-cell timeout, stop at the first failure;
 * on the sandbox backend (the default) a sandbox is started in-process for the run
   and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
-  nothing;
+  nothing; its jobs and deployments run at :data:`SANDBOX_TIME_SCALE` of their sandbox
+  durations (the log line and ``results.json`` say so), and each notebook's kernel starts
+  while the previous notebook runs (:class:`KernelsAhead`);
 * writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``, and
   ``<notebook>.kernel.log`` when a kernel process printed anything of its own) and points
   ``runs/latest`` at it.
@@ -53,7 +55,13 @@ CELL_TIMEOUT_S = 300  # sandbox cells finish in seconds; on AWS a job waits for 
 
 # A sandbox rehearsal bills nothing, so it switches every spend opt-in on, and its jobs
 # finish in seconds, so it polls often. Explicit --params still win.
-SANDBOX_DEFAULTS: dict[str, Any] = {"confirm_spend": True, "poll_seconds": 0.5}
+SANDBOX_DEFAULTS: dict[str, Any] = {"confirm_spend": True, "poll_seconds": 0.1}
+# The rehearsal's sandbox runs every lifecycle (jobs, deployments, deletions) at this multiple of
+# its durations (utils/sandbox/bedrock/lifecycle.py); $WORKSHOP_SANDBOX_TIME_SCALE overrides it.
+# Polls every poll_seconds stay shorter than the shortest phase a monitor reports (a customization
+# job's validation and data processing: 0.3 s x the scale), so each status change is still shown.
+SANDBOX_TIME_SCALE = 0.5
+TIME_SCALE_ENV = "WORKSHOP_SANDBOX_TIME_SCALE"
 
 
 def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -61,10 +69,34 @@ def series(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(notebook_dir.glob("[0-9][0-9]_*.ipynb"))
 
 
-def declared_parameters(notebook: Path) -> dict[str, Any]:
-    import papermill as pm
+def _papermill():
+    """``papermill``, imported without building jsonschema's optional IRI checker.
 
-    return pm.inspect_notebook(str(notebook))
+    papermill imports nbformat, which imports jsonschema; jsonschema's ``_format`` module imports
+    ``rfc3987_syntax`` when it is installed (the ``format-nongpl`` extra that jupyter-events asks
+    for), and that module compiles about 40 Lark grammars at import: a second or more of CPU
+    before the first notebook starts (github.com/python-jsonschema/jsonschema, jsonschema/_format.py,
+    ``with suppress(ImportError): from rfc3987_syntax import ...``). nbformat validates notebooks
+    with ``Draft4Validator`` and no format checker (nbformat/json_compat.py), so nothing it checks
+    changes. A ``None`` entry in ``sys.modules`` makes that one import raise ``ImportError``
+    (docs.python.org/3/reference/import.html#the-module-cache); it is removed again at once, so
+    a later ``import rfc3987_syntax`` in this process still works.
+    """
+    if "papermill" in sys.modules:
+        return sys.modules["papermill"]
+    blocked = "rfc3987_syntax" not in sys.modules and "jsonschema" not in sys.modules
+    if blocked:
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    try:
+        import papermill
+    finally:
+        if blocked:
+            sys.modules.pop("rfc3987_syntax", None)
+    return papermill
+
+
+def declared_parameters(notebook: Path) -> dict[str, Any]:
+    return _papermill().inspect_notebook(str(notebook))
 
 
 def _split_assignments(text: str, comma: bool = False) -> list[str]:
@@ -372,6 +404,208 @@ def kernel_manager_with_log(log_path: Path):
     return KernelManagerWithLog
 
 
+def notebook_imports(notebook: Path) -> list[str]:
+    """The top-level import statements of a notebook's code cells, as written.
+
+    A cell that is not plain Python (an IPython magic such as 01's ``%pip``) is skipped.
+    """
+    import ast
+
+    statements = []
+    for cell in json.loads(notebook.read_text(encoding="utf-8")).get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        source = "".join(cell.get("source", ""))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        statements += [ast.get_source_segment(source, node) or "" for node in tree.body
+                       if isinstance(node, ast.Import | ast.ImportFrom)]
+    return [statement for statement in statements if statement]
+
+
+def warm_up_code(imports: list[str]) -> str:
+    """A one-line statement that runs ``imports`` in a throwaway namespace, ignoring any error.
+
+    It only fills the kernel's module cache: the notebook's user namespace stays empty, its
+    execution count stays at 0 (IPython runs ``code_to_run`` with ``store_history=False``), and
+    the notebook's own import cell then runs as written, failing there if an import is broken.
+    """
+    body = "".join(f"    {line}\n" for statement in imports for line in statement.splitlines())
+    source = f"try:\n{body}except Exception:\n    pass\n"
+    return f"exec(compile({source!r}, '<warm-up>', 'exec'), {{}})"
+
+
+class StartedKernel:
+    """A notebook's kernel, started before its turn and stopped without waiting for it to exit.
+
+    The kernel is the one papermill would start: the notebook's kernelspec, its folder as working
+    directory, this process's environment at start, ``kernel_config()``, the in-memory IPython
+    history nbclient asks for (``NotebookClient.ipython_hist_file``) and the kernel's own output in
+    ``log_path``. With ``warm_up`` it also runs the notebook's import statements at start-up
+    (IPython's ``code_to_run``; :func:`warm_up_code`). papermill gets the manager as ``km``;
+    nbclient then neither starts nor stops the kernel (``NotebookClient.owns_km``), so
+    :meth:`stop` and :meth:`reap` do, and close the channels of the client nbclient made.
+    """
+
+    def __init__(self, notebook: Path, log_path: Path, *, warm_up: bool = True) -> None:
+        from jupyter_core.utils import run_sync
+
+        clients: list[Any] = []
+
+        class Manager(kernel_manager_with_log(log_path)):  # type: ignore[misc, valid-type]
+            def client(self, **kw: Any) -> Any:
+                kc = super().client(**kw)
+                clients.append(kc)
+                return kc
+
+        self.notebook, self.log_path, self.clients = notebook, log_path, clients
+        self.km = Manager(kernel_name=KERNEL, config=kernel_config())
+        arguments = ["--HistoryManager.hist_file=:memory:"]
+        imports = notebook_imports(notebook) if warm_up else []
+        if imports:
+            arguments.append(f"--IPKernelApp.code_to_run={warm_up_code(imports)}")
+        run_sync(self.km.start_kernel)(cwd=str(notebook.parent), extra_arguments=arguments)
+
+    def alive(self) -> bool:
+        from jupyter_core.utils import run_sync
+
+        return bool(run_sync(self.km.is_alive)())
+
+    def stop(self, interrupt: bool = False) -> None:
+        """Send the kernel a ``shutdown_request`` and return at once (:meth:`reap` waits for it).
+
+        A kernel with many modules loaded takes up to a second to exit; nothing needs to wait for
+        that once its notebook is written. ``interrupt`` first stops a cell that is still running
+        (a timeout), as jupyter_client's ``shutdown_kernel`` does.
+        """
+        from jupyter_core.utils import run_sync
+
+        for kc in self.clients:
+            kc.stop_channels()
+        self.clients.clear()
+        if self.alive():
+            if interrupt:
+                run_sync(self.km.interrupt_kernel)()
+            run_sync(self.km.request_shutdown)()
+
+    def reap(self) -> None:
+        """Wait for the process to exit, then release its sockets and files.
+
+        jupyter_client's ``finish_shutdown`` terminates, then kills, a kernel that is still running
+        after its ``shutdown_wait_time``. An empty kernel log is removed.
+        """
+        from jupyter_core.utils import run_sync
+
+        try:
+            if self.alive():
+                run_sync(self.km.finish_shutdown)()
+        finally:
+            run_sync(self.km.cleanup_resources)()
+        if self.log_path.exists() and not self.log_path.stat().st_size:
+            self.log_path.unlink()  # keep only logs with something in them
+
+
+class KernelsAhead:
+    """The kernels of a series, one step ahead.
+
+    On the sandbox a notebook runs for seconds, so starting its kernel (a new Python process,
+    IPython, ipykernel), its imports (boto3, pandas, matplotlib) and the kernel's exit are a
+    large share of the series. Here the next step's kernel boots while the current notebook
+    runs, mostly waiting on the sandbox, and each kernel exits while the next notebook runs.
+    """
+
+    def __init__(self, warm_up: bool = True) -> None:
+        self.warm_up = warm_up
+        self.current: StartedKernel | None = None  # the running step's, until retired
+        self.ahead: StartedKernel | None = None
+        self.stopping: list[StartedKernel] = []
+
+    def kernel_for(self, notebook: Path, log_path: Path, following: tuple[Path, Path] | None) -> StartedKernel:
+        """The kernel of this step (started ahead, or now), after starting the following step's."""
+        kernel, self.ahead = self.ahead, None
+        if kernel is not None and (kernel.notebook != notebook or kernel.log_path != log_path or not kernel.alive()):
+            self.retire(kernel)  # not this step's kernel, or it died while waiting: start afresh
+            kernel = None
+        self.current = kernel or StartedKernel(notebook, log_path, warm_up=self.warm_up)
+        if following is not None:
+            self.ahead = StartedKernel(*following, warm_up=self.warm_up)
+        return self.current
+
+    def retire(self, kernel: StartedKernel, interrupt: bool = False) -> None:
+        """Stop ``kernel`` without waiting; reap the kernels stopped before it (exited by now)."""
+        if kernel is self.current:
+            self.current = None
+        kernel.stop(interrupt)
+        earlier, self.stopping = self.stopping, [kernel]
+        for old in earlier:
+            old.reap()
+
+    def close(self) -> None:
+        """Stop and reap every kernel, the running and the one started ahead included."""
+        for kernel in (self.current, self.ahead):
+            if kernel is not None:
+                kernel.stop(interrupt=kernel is self.current)
+                self.stopping.append(kernel)
+        self.current = self.ahead = None
+        stopping, self.stopping = self.stopping, []
+        for kernel in stopping:
+            kernel.reap()
+
+
+SAVE_EVERY_S = 2.0  # papermill writes the output notebook at most this often while it runs, and always at the end
+ENGINE = "workshop"  # the papermill engine the runner registers: nbclient's, with SAVE_EVERY_S
+
+
+def register_engine() -> str:
+    """Register the runner's papermill engine and return its name.
+
+    papermill's own engine writes the whole output notebook (JSON, schema-validated) before and
+    after every cell, twice per cell on the critical path: over a hundred writes for a notebook
+    that runs for seconds on the sandbox. This one is nbclient's engine with writes at most every
+    :data:`SAVE_EVERY_S` while the notebook runs (a long AWS wait still shows its progress) and
+    always at the start and the end, failures included. ``execute_notebook`` below is papermill's
+    ``Engine.execute_notebook`` (github.com/nteract/papermill, papermill/engines.py) with the
+    manager swapped.
+    """
+    _papermill()
+    from papermill.engines import (
+        NBClientEngine,
+        NotebookExecutionManager,
+        catch_nb_assignment,
+        papermill_engines,
+    )
+
+    class ThrottledSaves(NotebookExecutionManager):
+        written_at: float | None = None
+
+        @catch_nb_assignment
+        def save(self, **kwargs: Any) -> None:
+            now = time.monotonic()
+            if self.written_at is None or self.end_time is not None or now - self.written_at >= SAVE_EVERY_S:
+                super().save()
+                self.written_at = now
+
+    class ThrottledEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(cls, nb: Any, kernel_name: str, output_path: str | None = None,
+                             progress_bar: bool = True, log_output: bool = False, autosave_cell_every: int = 30,
+                             **kwargs: Any) -> Any:
+            nb_man = ThrottledSaves(nb, output_path=output_path, progress_bar=progress_bar,
+                                    log_output=log_output, autosave_cell_every=autosave_cell_every)
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(ENGINE, ThrottledEngine)
+    return ENGINE
+
+
 def sandbox_environment(url: str, state_dir: Path) -> dict[str, str]:
     """Environment for kernels that must reach the sandbox and nothing else."""
     return {
@@ -397,13 +631,16 @@ def run_series(
     cell_timeout: int | None = CELL_TIMEOUT_S,
     log=print,
     sweep: str | None = None,
+    kernels_ahead: bool | None = None,
+    warm_up: bool = True,
 ) -> dict[str, Any]:
     """Execute the series (or a sweep, see the module docstring) and write the run folder.
 
+    ``kernels_ahead`` (default: on the sandbox) starts each notebook's kernel while the previous
+    notebook runs (:class:`StartedKernel`; ``warm_up``: with the notebook's imports done).
     Returns the results dict.
     """
-    import papermill as pm
-
+    pm = _papermill()
     notebooks = notebooks or series()
     run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     run_dir = runs_dir / run_id
@@ -434,71 +671,93 @@ def run_series(
     }
     if sweep is not None:
         results["sweep"] = {"command": sweep, "grid": grid, "arms": overrides["arms"], "rows": []}
-    saved_env = dict(os.environ)
-    with ExitStack() as stack:
-        if backend == "sandbox":
-            from utils import sandbox
+    if kernels_ahead is None:
+        kernels_ahead = backend == "sandbox"
+    kernels = KernelsAhead(warm_up) if kernels_ahead else None
+    try:
+        saved_env = dict(os.environ)
+        with ExitStack() as stack:
+            if backend == "sandbox":
+                from utils import sandbox
 
-            server = stack.enter_context(sandbox.start())
-            os.environ.update(sandbox_environment(server.url, run_dir / "state"))
-            overrides = {**SANDBOX_DEFAULTS, **overrides}
-            log(f"sandbox listening on {server.url}")
-        else:
-            os.environ["WORKSHOP_BACKEND"] = "aws"
-            os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
-            cell_timeout = None  # 04 waits for a real training job
-        results["parameters"] = effective_parameters(overrides, declared)
-        try:
-            for notebook, point, label in steps:
-                params = {**parameters_for(overrides, declared[notebook.stem]), **point}
-                output = run_dir / f"{label}.ipynb"
-                kernel_log = run_dir / f"{label}.kernel.log"
-                start = time.perf_counter()
-                status, detail = "ok", ""
-                try:
-                    pm.execute_notebook(
-                        str(notebook), str(output), parameters=params, kernel_name=KERNEL,
-                        cwd=str(notebook.parent), execution_timeout=cell_timeout,
-                        progress_bar=False, log_output=False, config=kernel_config(),
-                        kernel_manager_class=kernel_manager_with_log(kernel_log),
-                    )
-                except Exception as exc:  # noqa: BLE001 - report, then stop the series
-                    status, detail = "failed", error_line(exc)
-                    log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
-                    log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
-                if kernel_log.exists() and not kernel_log.stat().st_size:
-                    kernel_log.unlink()  # keep only logs with something in them
-                seconds = round(time.perf_counter() - start, 2)
-                recorded = report.collect(output) if output.exists() else {}
-                skipped = skipped_steps(recorded)
-                if status == "ok" and skipped:
-                    status, detail = "skipped-step", "; ".join(skipped)
-                results["notebooks"].append({"name": label, "status": status, "seconds": seconds, "detail": detail})
-                results["metrics"].update({k: v for k, v in recorded.items() if not k.startswith(STEP_PREFIX)})
-                where = f"  {point_label(point)}" if point else ""
-                log(f"  {label:<24} {status:<12} {seconds:6.1f} s{where}  {detail}".rstrip())
-                if point:  # a sweep point: its arms go to the comparison; the other points still run
-                    results["sweep"]["rows"] += sweep_rows(point, recorded.get("arms", {}), status)
-                    continue
-                if status == "failed":
-                    break
-            results["cleanup"] = cleanup_truth(results["metrics"], overrides, declared)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved_env)
+                knobs = {} if os.environ.get(TIME_SCALE_ENV) else {"time_scale": SANDBOX_TIME_SCALE}
+                server = stack.enter_context(sandbox.start(**knobs))
+                os.environ.update(sandbox_environment(server.url, run_dir / "state"))
+                overrides = {**SANDBOX_DEFAULTS, **overrides}
+                scale = server.bedrock.settings()["time_scale"]
+                results["sandbox"] = {"time_scale": scale}
+                log(f"sandbox listening on {server.url} (job, deployment and deletion times x {scale:g}: "
+                    f"sandbox timings are scaled)")
+            else:
+                os.environ["WORKSHOP_BACKEND"] = "aws"
+                os.environ.pop(costs.UNBILLED_ENV, None)  # on AWS every price gap must be filled by the user
+                cell_timeout = None  # 04 waits for a real training job
+            results["parameters"] = effective_parameters(overrides, declared)
+            engine = register_engine()
+            try:
+                for index, (notebook, point, label) in enumerate(steps):
+                    params = {**parameters_for(overrides, declared[notebook.stem]), **point}
+                    output = run_dir / f"{label}.ipynb"
+                    kernel_log = run_dir / f"{label}.kernel.log"
+                    start = time.perf_counter()
+                    status, detail = "ok", ""
+                    kernel = None
+                    if kernels is not None:
+                        following = None
+                        if index + 1 < len(steps):
+                            next_notebook, _, next_label = steps[index + 1]
+                            following = (next_notebook, run_dir / f"{next_label}.kernel.log")
+                        kernel = kernels.kernel_for(notebook, kernel_log, following)
+                    manager = {"km": kernel.km} if kernel else {"kernel_manager_class": kernel_manager_with_log(kernel_log)}
+                    try:
+                        pm.execute_notebook(
+                            str(notebook), str(output), parameters=params, kernel_name=KERNEL,
+                            cwd=str(notebook.parent), execution_timeout=cell_timeout, engine_name=engine,
+                            progress_bar=False, log_output=False, config=kernel_config(), **manager,
+                        )
+                    except Exception as exc:  # noqa: BLE001 - report, then stop the series
+                        status, detail = "failed", error_line(exc)
+                        log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
+                        log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
+                    finally:
+                        if kernels is not None and kernel is not None:
+                            kernels.retire(kernel, interrupt=status == "failed")  # its log is tidied when reaped
+                    if kernel is None and kernel_log.exists() and not kernel_log.stat().st_size:
+                        kernel_log.unlink()  # keep only logs with something in them
+                    seconds = round(time.perf_counter() - start, 2)
+                    recorded = report.collect(output) if output.exists() else {}
+                    skipped = skipped_steps(recorded)
+                    if status == "ok" and skipped:
+                        status, detail = "skipped-step", "; ".join(skipped)
+                    results["notebooks"].append({"name": label, "status": status, "seconds": seconds, "detail": detail})
+                    results["metrics"].update({k: v for k, v in recorded.items() if not k.startswith(STEP_PREFIX)})
+                    where = f"  {point_label(point)}" if point else ""
+                    log(f"  {label:<24} {status:<12} {seconds:6.1f} s{where}  {detail}".rstrip())
+                    if point:  # a sweep point: its arms go to the comparison; the other points still run
+                        results["sweep"]["rows"] += sweep_rows(point, recorded.get("arms", {}), status)
+                        continue
+                    if status == "failed":
+                        break
+                results["cleanup"] = cleanup_truth(results["metrics"], overrides, declared)
+            finally:
+                os.environ.clear()
+                os.environ.update(saved_env)
 
-    if sweep is not None:
-        results["sweep"]["best"] = best_row(results["sweep"]["rows"])
-    results["metrics"].pop("cleanup_remaining", None)
-    results["status"] = series_status(results["notebooks"], len(steps))
-    results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    (run_dir / "report.html").write_text(report.render_html(results))
-    latest = runs_dir / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(run_id)
-    (runs_dir / "index.html").write_text(report.render_index(runs_dir))  # the comparison across runs
+        if sweep is not None:
+            results["sweep"]["best"] = best_row(results["sweep"]["rows"])
+        results["metrics"].pop("cleanup_remaining", None)
+        results["status"] = series_status(results["notebooks"], len(steps))
+        results["seconds_total"] = round(sum(nb["seconds"] for nb in results["notebooks"]), 2)
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+        (run_dir / "report.html").write_text(report.render_html(results))
+        latest = runs_dir / "latest"
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_id)
+        (runs_dir / "index.html").write_text(report.render_index(runs_dir))  # the comparison across runs
+    finally:
+        if kernels is not None:
+            kernels.close()  # the last kernels exit while the report is written
     return results
 
 

@@ -452,6 +452,11 @@ def _snake(name: str) -> str:
 # ---------------------------------------------------------------------------------------
 
 
+# How often the serving thread checks for stop(): socketserver's default, 0.5 s, is what every
+# in-process sandbox's stop() waited (docs.python.org/3/library/socketserver.html, serve_forever).
+STOP_POLL_S = 0.05
+
+
 class SandboxServer:
     """A threaded werkzeug server running the sandbox app, plus the lifecycle ticker."""
 
@@ -485,7 +490,8 @@ class SandboxServer:
         return self.app.bedrock
 
     def start(self) -> SandboxServer:
-        serve = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S},
+                                 name="sandbox-http", daemon=True)
         tick = threading.Thread(target=self._tick, name="sandbox-ticker", daemon=True)
         self._threads = [serve, tick]
         self._serving = True
