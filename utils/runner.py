@@ -631,12 +631,12 @@ def run_series(
     cell_timeout: int | None = CELL_TIMEOUT_S,
     log=print,
     sweep: str | None = None,
-    kernels_ahead: bool | None = None,
+    kernels_ahead: bool = True,
     warm_up: bool = True,
 ) -> dict[str, Any]:
     """Execute the series (or a sweep, see the module docstring) and write the run folder.
 
-    ``kernels_ahead`` (default: on the sandbox) starts each notebook's kernel while the previous
+    ``kernels_ahead`` (on by default, on either backend) starts each notebook's kernel while the previous
     notebook runs (:class:`StartedKernel`; ``warm_up``: with the notebook's imports done).
     Returns the results dict.
     """
@@ -671,8 +671,6 @@ def run_series(
     }
     if sweep is not None:
         results["sweep"] = {"command": sweep, "grid": grid, "arms": overrides["arms"], "rows": []}
-    if kernels_ahead is None:
-        kernels_ahead = backend == "sandbox"
     kernels = KernelsAhead(warm_up) if kernels_ahead else None
     try:
         saved_env = dict(os.environ)
