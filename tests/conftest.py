@@ -11,10 +11,11 @@ This affects only the test process (and its in-process sandboxes), never a noteb
 
 from __future__ import annotations
 
+import os
+
 import botocore.loaders
 import botocore.session
 
-_real_create_loader = botocore.loaders.create_loader
 _loaders: dict[str | None, botocore.loaders.Loader] = {}
 
 
@@ -27,11 +28,12 @@ class _SearchPaths(list):
 
 
 def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    """``botocore.loaders.create_loader``, one loader per ``AWS_DATA_PATH`` value."""
     loader = _loaders.get(search_path_string)
     if loader is None:
-        loader = _real_create_loader(search_path_string)
-        loader._search_paths = _SearchPaths(loader.search_paths)
-        _loaders[search_path_string] = loader
+        extra = [os.path.expanduser(os.path.expandvars(path))
+                 for path in (search_path_string.split(os.pathsep) if search_path_string else [])]
+        loader = _loaders[search_path_string] = botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
     return loader
 
 
