@@ -51,8 +51,10 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 	$(BIN)/python -m tests.notebooks.validate_notebooks notebooks
 
+# Three workers on two cores: many sandbox tests wait on lifecycles (sleeping, not computing), so a
+# third worker fills those waits (-n 2 left the cores half idle; -n 4 only adds start-up CPU).
 unit: $(STAMP)
-	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 2 tests/unit
+	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 3 tests/unit
 
 # The notebook-level tests, side by side (-n 3 --dist loadgroup: tests that share state in order are
 # one group, run by one worker; the groups are named in tests/notebooks/conftest.py, and every other
