@@ -51,18 +51,23 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --verify notebooks/*.ipynb
 	$(BIN)/python -m tests.notebooks.validate_notebooks notebooks
 
+# Three workers on two cores: many sandbox tests wait on lifecycles (sleeping, not computing), so a
+# third worker fills those waits (-n 2 left the cores half idle; -n 4 only adds start-up CPU).
 unit: $(STAMP)
-	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 2 tests/unit
+	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 3 tests/unit
 
-# The notebook-level tests, side by side (one file per worker: each file's tests share state in order):
-# the series notebook by notebook, the runner's runs, the series as a least-privilege role, and the
-# by-hand path (nbclient, committed kernelspec and parameters, `make lab`'s environment), and the run
-# report in headless Chromium (-rs prints the plain reason when Chromium is not installed).
+# The notebook-level tests, side by side (-n 3 --dist loadgroup: tests that share state in order are
+# one group, run by one worker; the groups are named in tests/notebooks/conftest.py, and every other
+# test spreads over the workers): the series notebook by notebook as a least-privilege role, with that
+# role's policy analysed on the same run (tests/notebooks/series_run.py), the notebooks' input checks,
+# the runner's runs, the by-hand path (nbclient, committed kernelspec and parameters, `make lab`'s
+# environment), and the run report in headless Chromium (-rs prints the plain reason when Chromium
+# is not installed).
 NOTEBOOK_TESTS := tests/notebooks/test_series.py tests/notebooks/test_runner_series.py \
 	tests/notebooks/test_caller_policy.py tests/notebooks/test_byhand.py tests/notebooks/test_report_browser.py
 
 series: setup
-	$(BIN)/python -m pytest -q -rs -n 3 --dist loadfile $(NOTEBOOK_TESTS)
+	$(BIN)/python -m pytest -q -rs -n 3 --dist loadgroup $(NOTEBOOK_TESTS)
 
 nbval: $(STAMP)
 	env -u $(CONFIRM_SPEND_ENV) $(BIN)/python -m pytest -q -x -p no:python -p tests.notebooks.sandbox_plugin \

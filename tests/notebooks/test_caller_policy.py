@@ -6,11 +6,11 @@ attributes to the role) against the role's policies, condition keys included.
 
 How the check is done (to stay within a minute):
 
-1. **One real run**: 01–07 execute once (papermill, CI sizes, ``time_scale=0``) as a role whose only
-   policy is the rendered caller policy, on a fresh account (``model_access="fresh"``) whose third-party
-   models the caller first calls once, as 01's preflight tells it to (that call starts the
-   Marketplace subscription). Every step must pass. The sandbox logs every evaluated
-   request (each check's action, resource and request context).
+1. **One real run**: 01–07 execute once (papermill, CI sizes; the run test_series.py checks notebook
+   by notebook, ``series_run.py``) as a role whose only policy is the rendered caller policy, on a
+   fresh account (``model_access="fresh"``) whose third-party models the caller first calls once, as
+   01's preflight tells it to (that call starts the Marketplace subscription). Every step must pass.
+   The sandbox logs every evaluated request (each check's action, resource and request context).
 2. **Every statement, offline**: for each statement of the policy, the logged requests are
    re-evaluated against the policy without it (``caller.reevaluate``, the same evaluator the run
    used). Some request that the full policy allowed must be denied, i.e. some step would fail with
@@ -30,17 +30,13 @@ import os
 import random
 from pathlib import Path
 
-import boto3
 import papermill as pm
 import pytest
 
-from tests.notebooks.test_series import CI_PARAMETERS, NOTEBOOKS
-from utils import iam, runner
+from tests.notebooks.series_run import CI_PARAMETERS, NOTEBOOKS, ROLE_NAME, SeriesRun, admin_client
+from utils import runner
 from utils.sandbox import caller
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-ROLE_NAME = "WorkshopNotebookCaller"
 SEED = 8
 
 # Statements of notebook-caller.json that no request of the CI run (01-07 on the sandbox's defaults)
@@ -64,12 +60,6 @@ NOT_EXERCISED = {
 }
 
 
-def _admin(url: str, service: str):
-    """Clients signed with a key the caller mode does not attribute (the harness acts as admin)."""
-    return boto3.client(service, region_name=REGION, endpoint_url=url,
-                        aws_access_key_id="admin", aws_secret_access_key="admin")
-
-
 def _execute(notebook: Path, out_dir: Path) -> None:
     pm.execute_notebook(
         str(notebook), str(out_dir / notebook.name), parameters=CI_PARAMETERS[notebook.stem],
@@ -77,61 +67,12 @@ def _execute(notebook: Path, out_dir: Path) -> None:
     )
 
 
-def _subscribe_as_the_caller() -> None:
-    """What 01's preflight tells a fresh account to do first: call each third-party model of the run
-    once, as the caller (that call starts the Marketplace subscription and needs the caller's
-    aws-marketplace actions; https://docs.aws.amazon.com/bedrock/latest/userguide/model-access.html)."""
-    from utils import aws, models, preflight
-
-    plan = preflight.plan_run("current", use_judges=True, use_comparison=True)
-    runtime = aws.client("bedrock-runtime", REGION)
-    for key in dict.fromkeys(plan.roles.values()):
-        spec = models.get(key)
-        if spec.provider.lower() != "amazon":
-            runtime.converse(modelId=spec.invocation_id(), inferenceConfig={"maxTokens": 1},
-                             messages=[{"role": "user", "content": [{"text": "ping"}]}])
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    from utils import sandbox
-
-    saved = dict(os.environ)
-    out_dir = tmp_path_factory.mktemp("caller-executed")
-    with sandbox.start(time_scale=0) as server:
-        iam_client = _admin(server.url, "iam")
-        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
-            "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-        role_arn = iam_client.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-        policy = iam.caller_policy(REGION, ACCOUNT, role_arn)
-        iam_client.put_role_policy(RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(policy))
-        knobs: dict = {"caller_principal": role_arn}
-        if any(a.startswith("aws-marketplace:") for a in iam.policy_actions(policy)):
-            # The policy grants what a fresh account's first call of a third-party model needs:
-            # run as a fresh account (Anthropic's form already in, subscriptions instant).
-            knobs.update(model_access="fresh", anthropic_use_case_submitted=True,
-                         marketplace_subscription_seconds=0)
-        server.bedrock.configure(knobs)
-        os.environ.update(runner.sandbox_environment(server.url, tmp_path_factory.mktemp("caller-state")))
-        if knobs.get("model_access") == "fresh":
-            _subscribe_as_the_caller()
-        marks: dict[str, tuple[int, int]] = {}
-        failure = None
-        try:
-            for notebook in NOTEBOOKS:
-                start = len(server.app.caller.log)
-                try:
-                    _execute(notebook, out_dir)
-                except pm.PapermillExecutionError as exc:
-                    failure = f"{notebook.stem}: {exc.ename}: {exc.evalue}"
-                    break
-                finally:
-                    marks[notebook.stem] = (start, len(server.app.caller.log))
-            yield {"server": server, "policy": policy, "role_arn": role_arn, "marks": marks,
-                   "log": list(server.app.caller.log), "failure": failure, "out_dir": out_dir}
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+def run(series: SeriesRun) -> dict:
+    """The series run to its end (if test_series.py has not already), and its caller log."""
+    series.complete()
+    return {"server": series.server, "policy": series.policy, "role_arn": series.role_arn,
+            "marks": series.marks, "log": series.log, "failure": series.failure, "series": series}
 
 
 def test_series_passes_as_the_caller_role(run):
@@ -194,16 +135,16 @@ def test_removing_a_sampled_statement_fails_a_real_rerun_with_access_denied(run,
     assert needed_by_01
     index = random.Random(SEED).choice(needed_by_01)
     server = run["server"]
-    _admin(server.url, "iam").put_role_policy(
+    admin_client(server.url, "iam").put_role_policy(
         RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(_without(policy, index)))
     try:
-        os.environ["WORKSHOP_STATE_DIR"] = str(tmp_path / "state")
-        with pytest.raises(pm.PapermillExecutionError) as exc:
+        with run["series"].env(), pytest.raises(pm.PapermillExecutionError) as exc:
+            os.environ["WORKSHOP_STATE_DIR"] = str(tmp_path / "state")
             _execute(NOTEBOOKS[0], tmp_path)
         text = f"{exc.value.ename} {exc.value.evalue} {''.join(exc.value.traceback)}"
         # Denied by the service, or found first by 01's preflight (its SimulatePrincipalPolicy check).
         assert any(s in text for s in ("AccessDenied", "not authorized to perform", "caller permissions: denied")), \
             text[-2000:]
     finally:
-        _admin(server.url, "iam").put_role_policy(
+        admin_client(server.url, "iam").put_role_policy(
             RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(policy))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit.test_sandbox_support import Env, sandbox_fixture, unique, wait_for
+from tests.unit.test_sandbox_support import FAST, Env, sandbox_fixture, unique, wait_for
 from utils.sandbox.bedrock.evaluation import judge_scores
 
 _sandbox = sandbox_fixture()
@@ -75,7 +75,13 @@ def test_judge_is_pointwise_and_deterministic() -> None:
 
 def test_stop_takes_time_then_batch_delete(sandbox: Env) -> None:
     bedrock, bucket = sandbox.client("bedrock"), sandbox.bucket()
-    arn = _create(sandbox, bedrock, bucket)
+    # Stopping and deleting last 1.2 s each (0.3 s x 4): at the module's time_scale (FAST, 15 ms)
+    # a loaded machine could see the job Stopped before the batch delete that must find it Stopping.
+    sandbox.configure(time_scale=4.0)
+    try:
+        arn = _create(sandbox, bedrock, bucket)
+    finally:
+        sandbox.configure(time_scale=FAST)
     bedrock.stop_evaluation_job(jobIdentifier=arn)
     assert bedrock.get_evaluation_job(jobIdentifier=arn)["status"] == "Stopping"
     result = bedrock.batch_delete_evaluation_job(jobIdentifiers=[arn])
