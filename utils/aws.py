@@ -20,7 +20,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,9 +145,26 @@ def _environment() -> dict[str, str]:
     }
 
 
-@lru_cache(maxsize=1)
+class _SearchPaths(list):
+    """boto3 appends its own data folder to its session's loader (``boto3.Session._setup_loader``);
+    on a shared loader that would add one entry per session, so it is appended once."""
+
+    def append(self, item: str) -> None:
+        if item not in self:
+            super().append(item)
+
+
+@cache
+def _shared_loader(search_path_string: str | None) -> Any:
+    import botocore.loaders
+
+    extra = [os.path.expanduser(os.path.expandvars(path))
+             for path in (search_path_string.split(os.pathsep) if search_path_string else [])]
+    return botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
+
+
 def _data_loader() -> Any:
-    """One botocore data loader for every session of this process.
+    """One botocore data loader for every session of this process (per ``AWS_DATA_PATH``).
 
     Each new botocore session otherwise makes its own loader and re-reads and re-parses the same
     JSON (endpoints, service models: Bedrock's is large), about 0.05 s of CPU per client; a notebook
@@ -155,9 +172,7 @@ def _data_loader() -> Any:
     parsed (botocore/loaders.py, ``create_loader`` and ``instance_cache``; a session takes it as its
     ``data_loader`` component, botocore/session.py ``register_component``).
     """
-    import botocore.loaders
-
-    return botocore.loaders.create_loader()
+    return _shared_loader(os.environ.get("AWS_DATA_PATH"))
 
 
 def session(region: str | None = None) -> boto3.Session:

@@ -227,8 +227,8 @@ def check_customization(base_model: str, customization_type: str = FINE_TUNING, 
                                "leave it \"\" (03's synthetic-data teacher is its own parameter, `teacher`).")
         return
     if not teacher:
-        raise JobSpecError("DISTILLATION needs a teacher model: set distillation_teacher (e.g. \"us.amazon.nova-pro-v1:0\" "
-                           "for a Nova Lite or Micro student in us-east-1).")
+        raise JobSpecError("DISTILLATION needs a teacher model: set distillation_teacher (e.g. \"nova-pro\", "
+                           "the registry key of Nova Pro, for a Nova Lite or Micro student in us-east-1).")
     try:
         student_key = models.get(base_model).key
         teacher_spec, via_profile = _teacher_spec(teacher)

@@ -220,6 +220,26 @@ def subscribe_as_the_caller() -> None:
                              messages=[{"role": "user", "content": [{"text": "ping"}]}])
 
 
+def set_caller_policy(iam_client, policy: dict) -> list[str]:
+    """Give the caller role ``policy`` as an administrator does (README section 4): the document is
+    larger than IAM's size quotas, so it goes on as the customer managed policies of
+    ``iam.split_policy`` (the sandbox refuses the whole document, as IAM does). Any earlier parts
+    are detached and deleted first. Returns the attached policies' ARNs."""
+    from utils import iam
+
+    for attached in iam_client.list_attached_role_policies(RoleName=ROLE_NAME)["AttachedPolicies"]:
+        if attached["PolicyName"].startswith(iam.CALLER_POLICY_NAME):
+            iam_client.detach_role_policy(RoleName=ROLE_NAME, PolicyArn=attached["PolicyArn"])
+            iam_client.delete_policy(PolicyArn=attached["PolicyArn"])
+    arns = []
+    for number, part in enumerate(iam.split_policy(policy), start=1):
+        arn = iam_client.create_policy(PolicyName=f"{iam.CALLER_POLICY_NAME}-{number}",
+                                       PolicyDocument=json.dumps(part))["Policy"]["Arn"]
+        iam_client.attach_role_policy(RoleName=ROLE_NAME, PolicyArn=arn)
+        arns.append(arn)
+    return arns
+
+
 def admin_client(url: str, service: str):
     """A client signed with a key the caller mode does not attribute (the harness acts as admin)."""
     return boto3.client(service, region_name=REGION, endpoint_url=url,
@@ -311,7 +331,7 @@ def caller_series(out_dir: Path, state_dir: Path) -> Iterator[SeriesRun]:
             "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
         role_arn = iam_client.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         policy = iam.caller_policy(REGION, ACCOUNT, role_arn)
-        iam_client.put_role_policy(RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(policy))
+        set_caller_policy(iam_client, policy)
         knobs: dict = {"caller_principal": role_arn}
         if any(a.startswith("aws-marketplace:") for a in iam.policy_actions(policy)):
             # The policy grants what a fresh account's first call of a third-party model needs:

@@ -25,7 +25,6 @@ How the check is done (to stay within a minute):
 from __future__ import annotations
 
 import copy
-import json
 import os
 import random
 from pathlib import Path
@@ -33,7 +32,13 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from tests.notebooks.series_run import CI_PARAMETERS, NOTEBOOKS, ROLE_NAME, SeriesRun, admin_client
+from tests.notebooks.series_run import (
+    CI_PARAMETERS,
+    NOTEBOOKS,
+    SeriesRun,
+    admin_client,
+    set_caller_policy,
+)
 from utils import runner
 from utils.sandbox import caller
 
@@ -135,8 +140,7 @@ def test_removing_a_sampled_statement_fails_a_real_rerun_with_access_denied(run,
     assert needed_by_01
     index = random.Random(SEED).choice(needed_by_01)
     server = run["server"]
-    admin_client(server.url, "iam").put_role_policy(
-        RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(_without(policy, index)))
+    set_caller_policy(admin_client(server.url, "iam"), _without(policy, index))
     try:
         with run["series"].env(), pytest.raises(pm.PapermillExecutionError) as exc:
             os.environ["WORKSHOP_STATE_DIR"] = str(tmp_path / "state")
@@ -146,5 +150,4 @@ def test_removing_a_sampled_statement_fails_a_real_rerun_with_access_denied(run,
         assert any(s in text for s in ("AccessDenied", "not authorized to perform", "caller permissions: denied")), \
             text[-2000:]
     finally:
-        admin_client(server.url, "iam").put_role_policy(
-            RoleName=ROLE_NAME, PolicyName="caller", PolicyDocument=json.dumps(policy))
+        set_caller_policy(admin_client(server.url, "iam"), policy)
