@@ -707,19 +707,24 @@ def run_series(
                             following = (next_notebook, run_dir / f"{next_label}.kernel.log")
                         kernel = kernels.kernel_for(notebook, kernel_log, following)
                     manager = {"km": kernel.km} if kernel else {"kernel_manager_class": kernel_manager_with_log(kernel_log)}
+                    returned = False  # not after Ctrl-C (KeyboardInterrupt): the kernel's cell may still be running
                     try:
                         pm.execute_notebook(
                             str(notebook), str(output), parameters=params, kernel_name=KERNEL,
                             cwd=str(notebook.parent), execution_timeout=cell_timeout, engine_name=engine,
                             progress_bar=False, log_output=False, config=kernel_config(), **manager,
                         )
+                        returned = True
                     except Exception as exc:  # noqa: BLE001 - report, then stop the series
                         status, detail = "failed", error_line(exc)
                         log(f"{notebook.name} failed: {type(exc).__name__}: {str(exc)[:2000]}")
                         log(f"  executed notebook: {output}; the kernel's own log: {kernel_log}")
                     finally:
                         if kernels is not None and kernel is not None:
-                            kernels.retire(kernel, interrupt=status == "failed")  # its log is tidied when reaped
+                            # A cell still running (a failure, or Ctrl-C, which reaches only this process: the
+                            # kernel runs in its own session) is interrupted first, as jupyter_client's
+                            # shutdown_kernel does; else it would go on (e.g. submitting jobs) until reaped.
+                            kernels.retire(kernel, interrupt=status == "failed" or not returned)  # log tidied when reaped
                     if kernel is None and kernel_log.exists() and not kernel_log.stat().st_size:
                         kernel_log.unlink()  # keep only logs with something in them
                     seconds = round(time.perf_counter() - start, 2)

@@ -101,3 +101,30 @@ def test_the_runner_scales_sandbox_times_unless_the_environment_does(scale_env, 
                                 notebooks=[runner.series()[0]], kernels_ahead=False)
     expected = float(scale_env) if scale_env else runner.SANDBOX_TIME_SCALE
     assert seen["scale"] == expected and results["sandbox"] == {"time_scale": expected}
+
+
+def test_ctrl_c_interrupts_the_running_cell_of_a_kernel_started_ahead(tmp_path, monkeypatch):
+    retired = []
+
+    class Kernels:  # records what the runner asks of its kernels
+        def __init__(self, warm_up):
+            pass
+
+        def kernel_for(self, notebook, log_path, following):
+            return type("Kernel", (), {"km": object()})()
+
+        def retire(self, kernel, interrupt=False):
+            retired.append(interrupt)
+
+        def close(self):
+            pass
+
+    def execute(source, output, **kw):  # Ctrl-C while a cell runs
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "KernelsAhead", Kernels)
+    monkeypatch.setattr(runner._papermill(), "execute_notebook", execute)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_series({}, backend="aws", runs_dir=tmp_path, run_id="c", log=lambda _: None,
+                          notebooks=[runner.series()[0]])
+    assert retired == [True]
