@@ -180,6 +180,52 @@ def fallback_report(rows: Iterable[dict]) -> pd.DataFrame:
     return pd.DataFrame(out).drop_duplicates() if out else pd.DataFrame(columns=["judge", "used", "refused"])
 
 
+def judge_problems(rows: Iterable[dict], items: Iterable[dict], judges: Sequence[JudgeSpec]) -> list[dict]:
+    """One entry per judge with failed calls: ``{"judge", "failed", "calls", "line"}``.
+
+    ``line`` says how many of the judge's calls failed, the first error and its fix (an access error
+    gets the preflight's fix for the model's provider, e.g. Anthropic's use-case form). A judge that
+    answered none of its calls has no verdicts: its table row is empty, and this says why. Failed
+    calls are not kept as done, so the next run of 06 retries only them.
+    """
+    from utils import preflight
+
+    judge_of = {i["id"]: i["judge"] for i in items}
+    by_name = {j.name: j for j in judges}
+    calls: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    for row in rows:
+        judge = row.get("judge") or judge_of.get(row.get("id"))
+        if judge is None:
+            continue
+        calls[judge] = calls.get(judge, 0) + 1
+        if row.get("error"):
+            errors.setdefault(judge, []).append(str(row["error"]))
+    out = []
+    for judge, failed in errors.items():
+        first = failed[0]
+        spec = by_name.get(judge)
+        provider = models.get(spec.price_key).provider if spec and spec.price_key else ""
+        if "AccessDenied" in first:
+            fix = preflight.explain_access_denied(first, provider) + " Then rerun 06 (only the failed calls run again)."
+        else:
+            fix = "Rerun 06: only the failed calls run again, the answered ones are kept."
+        outcome = "no verdicts from this judge" if len(failed) == calls[judge] else "its rates count the answered pairs only"
+        out.append({"judge": judge, "failed": len(failed), "calls": calls[judge],
+                    "line": f"✗ judge {judge}: {len(failed)} of {calls[judge]} calls failed ({outcome}). "
+                            f"First error: {first[:400]} Fix: {fix}"})
+    return out
+
+
+def judges_step(problems: Sequence[dict], asked: bool) -> dict:
+    """06's ``step_judges`` record: not done when a judge answered none of its calls (the runner then
+    reports 06 as ``skipped-step`` instead of ``ok``)."""
+    silent = [p["judge"] for p in problems if p["failed"] == p["calls"]]
+    detail = (f"no verdicts from {', '.join(silent)} (every call failed; see 06's judge messages)" if silent
+              else "every judge answered" + (f" ({sum(p['failed'] for p in problems)} calls failed)" if problems else ""))
+    return {"asked": asked, "done": asked and not silent, "detail": detail}
+
+
 def combined_verdicts(rows: Iterable[dict], items: Iterable[dict] = ()) -> pd.DataFrame:
     """One row per (judge, comparison, question): the two raw verdicts and the combined one.
 

@@ -186,3 +186,26 @@ def test_shipped_labels_file_is_well_formed():
     rows = [json.loads(line) for line in lines]
     assert len(rows) >= 20 and all(r["label"] in judging.HUMAN_LABELS and r["answer_A"] and r["answer_B"] for r in rows)
     assert len({r["pair_id"] for r in rows}) == len(rows)
+
+
+class DeniedRuntime(StandInRuntime):
+    """A fresh account: Anthropic's use-case form not submitted (Bedrock's AccessDeniedException message)."""
+
+    def converse(self, modelId, system, messages, inferenceConfig):  # noqa: N803 - boto3 names
+        if "anthropic" in modelId:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "Model use case details have "
+                               "not been submitted for this account. Fill out the Anthropic use case details form "
+                               "before using the model."}}, "Converse")
+        return super().converse(modelId, system, messages, inferenceConfig)
+
+
+def test_a_judge_that_never_answers_gets_one_message_with_its_fix_and_06_is_not_ok(tmp_path):
+    items, rows = run(DeniedRuntime(), tmp_path)
+    problems = judging.judge_problems(rows, items, [CLAUDE, LLAMA])
+    assert [(p["judge"], p["failed"], p["calls"]) for p in problems] == [(CLAUDE.name, 6, 6)]  # Llama answered
+    assert "AccessDeniedException" in problems[0]["line"] and "use-case" in problems[0]["line"]
+    assert "no verdicts" in problems[0]["line"]
+    step = judging.judges_step(problems, asked=True)
+    assert step["asked"] and not step["done"] and CLAUDE.name in step["detail"]
+    assert judging.judges_step(judging.judge_problems(*reversed(run(StandInRuntime(), tmp_path / "ok")), [LLAMA]),
+                               asked=True)["done"]
