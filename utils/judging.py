@@ -83,9 +83,15 @@ class JudgeSpec:
 
 
 def judge_spec(key: str, resolved: Mapping[str, str] | None = None) -> JudgeSpec:
-    """A registry model as a judge: 01's resolved ID (if any), then each inference profile, then the in-region ID."""
+    """A registry model as a judge: 01's resolved ID (if any), then each inference profile, then the in-region ID.
+
+    ``resolved`` is 01's ``resolved_ids`` (keyed by role: ``judge_1``, ...); the IDs of this model are
+    taken from it whatever their role (a registry key as the key also works).
+    """
     spec = models.get(key)
     ids = [resolved[key]] if resolved and resolved.get(key) else []
+    ids += [value for value in (resolved or {}).values()
+            if isinstance(value, str) and (value == spec.model_id or value.endswith(f".{spec.model_id}"))]
     ids += [spec.profile_id(p) for p in spec.profile_prefixes]
     if not spec.requires_profile:
         ids.append(spec.model_id)

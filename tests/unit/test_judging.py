@@ -209,3 +209,9 @@ def test_a_judge_that_never_answers_gets_one_message_with_its_fix_and_06_is_not_
     assert step["asked"] and not step["done"] and CLAUDE.name in step["detail"]
     assert judging.judges_step(judging.judge_problems(*reversed(run(StandInRuntime(), tmp_path / "ok")), [LLAMA]),
                                asked=True)["done"]
+
+
+def test_the_judge_is_called_first_with_the_id_01_resolved_for_its_role():
+    resolved = {"student": "amazon.nova-lite-v1:0", "judge_1": "global.anthropic.claude-sonnet-4-6"}  # 01's keys
+    assert judging.judge_spec("claude-sonnet-4-6", resolved).model_ids[0] == "global.anthropic.claude-sonnet-4-6"
+    assert judging.judge_spec("llama3-3-70b", resolved).model_ids == LLAMA.model_ids  # another model's ID is not used
