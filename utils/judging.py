@@ -213,7 +213,7 @@ def judge_problems(rows: Iterable[dict], items: Iterable[dict], judges: Sequence
         spec = by_name.get(judge)
         provider = models.get(spec.price_key).provider if spec and spec.price_key else ""
         if "AccessDenied" in first:
-            fix = preflight.explain_access_denied(first, provider) + " Then rerun 06 (only the failed calls run again)."
+            fix = preflight.explain_access_denied(first, provider) + " (A rerun of 06 calls only the failed ones again.)"
         else:
             fix = "Rerun 06: only the failed calls run again, the answered ones are kept."
         outcome = "no verdicts from this judge" if len(failed) == calls[judge] else "its rates count the answered pairs only"
