@@ -7,7 +7,8 @@
   and stopped afterwards, and the spend opt-ins are switched on: the sandbox bills
   nothing; its jobs and deployments run at :data:`SANDBOX_TIME_SCALE` of their sandbox
   durations (the log line and ``results.json`` say so), and each notebook's kernel starts
-  while the previous notebook runs (:class:`KernelsAhead`);
+  while the previous notebook runs (:class:`KernelsAhead`; not while one installs
+  packages, :func:`installs_packages`);
 * writes ``runs/<run-id>/`` (executed notebooks, ``results.json``, ``report.html``, and
   ``<notebook>.kernel.log`` when a kernel process printed anything of its own) and points
   ``runs/latest`` at it.
@@ -37,6 +38,7 @@ import difflib
 import itertools
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -425,6 +427,18 @@ def notebook_imports(notebook: Path) -> list[str]:
     return [statement for statement in statements if statement]
 
 
+def installs_packages(notebook: Path) -> bool:
+    """Whether a code cell of ``notebook`` installs packages (``%pip install``, ``!pip install``, ``%conda install``).
+
+    01 installs the requirements into the kernel's environment on a SageMaker notebook instance; a kernel
+    started meanwhile would import the packages being replaced (old versions, or a half-written mix), so
+    the next kernel starts only after such a notebook has run.
+    """
+    pattern = re.compile(r"^\s*[%!](pip|pip3|conda|mamba)\s+install\b", re.MULTILINE)
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return any(cell.get("cell_type") == "code" and pattern.search("".join(cell.get("source", ""))) for cell in cells)
+
+
 def warm_up_code(imports: list[str]) -> str:
     """A one-line statement that runs ``imports`` in a throwaway namespace, ignoring any error.
 
@@ -702,7 +716,7 @@ def run_series(
                     kernel = None
                     if kernels is not None:
                         following = None
-                        if index + 1 < len(steps):
+                        if index + 1 < len(steps) and not installs_packages(notebook):
                             next_notebook, _, next_label = steps[index + 1]
                             following = (next_notebook, run_dir / f"{next_label}.kernel.log")
                         kernel = kernels.kernel_for(notebook, kernel_log, following)

@@ -128,3 +128,37 @@ def test_ctrl_c_interrupts_the_running_cell_of_a_kernel_started_ahead(tmp_path, 
         runner.run_series({}, backend="aws", runs_dir=tmp_path, run_id="c", log=lambda _: None,
                           notebooks=[runner.series()[0]])
     assert retired == [True]
+
+
+def test_no_kernel_starts_ahead_while_a_notebook_installs_packages(tmp_path, monkeypatch):
+    installs = notebook_file(tmp_path, [nbformat.v4.new_code_cell("import os\nif os.sep:\n    %pip install -r x")],
+                             name="01_installs.ipynb")
+    plain = notebook_file(tmp_path, [nbformat.v4.new_code_cell("import json")], name="02_plain.ipynb")
+    third = notebook_file(tmp_path, [nbformat.v4.new_code_cell("pass")], name="03_third.ipynb")
+    assert runner.installs_packages(installs) and not runner.installs_packages(plain)
+    following = {}
+
+    class Kernels:
+        def __init__(self, warm_up):
+            pass
+
+        def kernel_for(self, notebook, log_path, after):
+            following[notebook.stem] = after and after[0].stem
+            return type("Kernel", (), {"km": object()})()
+
+        def retire(self, kernel, interrupt=False):
+            pass
+
+        def close(self):
+            pass
+
+    def execute(source, output, **kw):
+        if "03_" in source:
+            raise KeyboardInterrupt  # ends the run before any audit
+
+    monkeypatch.setattr(runner, "KernelsAhead", Kernels)
+    monkeypatch.setattr(runner._papermill(), "execute_notebook", execute)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_series({}, backend="aws", runs_dir=tmp_path / "runs", run_id="p", log=lambda _: None,
+                          notebooks=[installs, plain, third])
+    assert following == {"01_installs": None, "02_plain": "03_third", "03_third": None}
