@@ -185,6 +185,48 @@ def answer_call(runtime: Any, system: str | None, max_tokens: int) -> Callable[[
 # ------------------------------------------------------------------------------ scoring
 
 
+def call_problems(rows: Sequence[dict], items: Sequence[dict], key: str = "arm",
+                  providers: Mapping[str, str] | None = None) -> list[dict]:
+    """One entry per ``key`` value (arm, judge) with failed calls: ``{"name", "failed", "calls", "line"}``.
+
+    ``line`` says how many of its calls failed, the first error and its fix: an access error gets the
+    preflight's fix for the model's provider (``providers``: name -> provider; e.g. Anthropic's use-case
+    form), which a plain rerun does not. Failed calls are not kept as done, so a rerun calls only them.
+    """
+    from utils import models, preflight
+
+    group_of = {i["id"]: i.get(key) for i in items}
+    providers = dict(providers or {})
+    for item in items:  # an arm's provider from its model ID (a custom model's ARN names none)
+        if item.get(key) not in providers and item.get("model_id"):
+            try:
+                providers[item[key]] = models.get(item["model_id"]).provider
+            except KeyError:
+                providers[item[key]] = ""
+    calls: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
+    for row in rows:
+        name = row.get(key) or group_of.get(row.get("id"))
+        if name is None:
+            continue
+        calls[name] = calls.get(name, 0) + 1
+        if row.get("error"):
+            errors.setdefault(name, []).append(str(row["error"]))
+    out = []
+    for name, failed in errors.items():
+        first = failed[0]
+        if "AccessDenied" in first:
+            fix = (preflight.explain_access_denied(first, providers.get(name, ""))
+                   + " (A rerun calls only the failed ones again.)")
+        else:
+            fix = "Rerun: only the failed calls run again, the answered ones are kept."
+        outcome = "none answered" if len(failed) == calls[name] else "the results count the answered ones only"
+        out.append({"name": name, "failed": len(failed), "calls": calls[name],
+                    "line": f"✗ {key} {name}: {len(failed)} of {calls[name]} calls failed ({outcome}). "
+                            f"First error: {first[:400]} Fix: {fix}"})
+    return out
+
+
 def score(rows: Sequence[dict]) -> pd.DataFrame:
     """Per-answer metrics (fractions in [0, 1]); error rows are dropped here and counted by the caller."""
     out = []

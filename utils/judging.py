@@ -187,40 +187,14 @@ def fallback_report(rows: Iterable[dict]) -> pd.DataFrame:
 
 
 def judge_problems(rows: Iterable[dict], items: Iterable[dict], judges: Sequence[JudgeSpec]) -> list[dict]:
-    """One entry per judge with failed calls: ``{"judge", "failed", "calls", "line"}``.
+    """One entry per judge with failed calls: ``{"judge", "failed", "calls", "line"}``
+    (:func:`utils.evalrun.call_problems`). A judge that answered none of its calls has no verdicts:
+    its table row is empty, and its line says why."""
+    from utils import evalrun
 
-    ``line`` says how many of the judge's calls failed, the first error and its fix (an access error
-    gets the preflight's fix for the model's provider, e.g. Anthropic's use-case form). A judge that
-    answered none of its calls has no verdicts: its table row is empty, and this says why. Failed
-    calls are not kept as done, so the next run of 06 retries only them.
-    """
-    from utils import preflight
-
-    judge_of = {i["id"]: i["judge"] for i in items}
-    by_name = {j.name: j for j in judges}
-    calls: dict[str, int] = {}
-    errors: dict[str, list[str]] = {}
-    for row in rows:
-        judge = row.get("judge") or judge_of.get(row.get("id"))
-        if judge is None:
-            continue
-        calls[judge] = calls.get(judge, 0) + 1
-        if row.get("error"):
-            errors.setdefault(judge, []).append(str(row["error"]))
-    out = []
-    for judge, failed in errors.items():
-        first = failed[0]
-        spec = by_name.get(judge)
-        provider = models.get(spec.price_key).provider if spec and spec.price_key else ""
-        if "AccessDenied" in first:
-            fix = preflight.explain_access_denied(first, provider) + " (A rerun of 06 calls only the failed ones again.)"
-        else:
-            fix = "Rerun 06: only the failed calls run again, the answered ones are kept."
-        outcome = "no verdicts from this judge" if len(failed) == calls[judge] else "its rates count the answered pairs only"
-        out.append({"judge": judge, "failed": len(failed), "calls": calls[judge],
-                    "line": f"✗ judge {judge}: {len(failed)} of {calls[judge]} calls failed ({outcome}). "
-                            f"First error: {first[:400]} Fix: {fix}"})
-    return out
+    providers = {j.name: models.get(j.price_key).provider for j in judges if j.price_key}
+    return [{"judge": p["name"], **{k: p[k] for k in ("failed", "calls", "line")}}
+            for p in evalrun.call_problems(rows, items, "judge", providers)]
 
 
 def judges_step(problems: Sequence[dict], asked: bool) -> dict:

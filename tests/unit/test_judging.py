@@ -204,7 +204,7 @@ def test_a_judge_that_never_answers_gets_one_message_with_its_fix_and_06_is_not_
     problems = judging.judge_problems(rows, items, [CLAUDE, LLAMA])
     assert [(p["judge"], p["failed"], p["calls"]) for p in problems] == [(CLAUDE.name, 6, 6)]  # Llama answered
     assert "AccessDeniedException" in problems[0]["line"] and "use-case" in problems[0]["line"]
-    assert "no verdicts" in problems[0]["line"]
+    assert "none answered" in problems[0]["line"] and problems[0]["line"].startswith(f"✗ judge {CLAUDE.name}:")
     step = judging.judges_step(problems, asked=True)
     assert step["asked"] and not step["done"] and CLAUDE.name in step["detail"]
     assert judging.judges_step(judging.judge_problems(*reversed(run(StandInRuntime(), tmp_path / "ok")), [LLAMA]),
@@ -215,3 +215,16 @@ def test_the_judge_is_called_first_with_the_id_01_resolved_for_its_role():
     resolved = {"student": "amazon.nova-lite-v1:0", "judge_1": "global.anthropic.claude-sonnet-4-6"}  # 01's keys
     assert judging.judge_spec("claude-sonnet-4-6", resolved).model_ids[0] == "global.anthropic.claude-sonnet-4-6"
     assert judging.judge_spec("llama3-3-70b", resolved).model_ids == LLAMA.model_ids  # another model's ID is not used
+
+
+def test_an_arm_whose_calls_are_denied_is_named_with_its_providers_fix():
+    from utils import evalrun
+
+    items = [{"id": f"i{n}", "arm": arm, "model_id": model_id} for n, (arm, model_id) in enumerate(
+        [("comparison", "us.anthropic.claude-sonnet-4-6")] * 2 + [("base", "amazon.nova-lite-v1:0")])]
+    denied = "ClientError: An error occurred (AccessDeniedException) when calling the Converse operation: " \
+             "Model use case details have not been submitted for this account."
+    rows = [{"id": "i0", "error": denied}, {"id": "i1", "error": denied}, {"id": "i2", "text": "ok"}]
+    [problem] = evalrun.call_problems(rows, items)
+    assert (problem["name"], problem["failed"], problem["calls"]) == ("comparison", 2, 2)
+    assert problem["line"].startswith("✗ arm comparison: 2 of 2 calls failed (none answered)") and "use-case" in problem["line"]
