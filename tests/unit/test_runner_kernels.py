@@ -101,3 +101,16 @@ def test_the_runner_scales_sandbox_times_unless_the_environment_does(scale_env, 
                                 notebooks=[runner.series()[0]], kernels_ahead=False)
     expected = float(scale_env) if scale_env else runner.SANDBOX_TIME_SCALE
     assert seen["scale"] == expected and results["sandbox"] == {"time_scale": expected}
+
+
+def test_the_log_of_a_kernel_no_notebook_ran_on_is_removed_even_with_boot_noise(tmp_path):
+    path = notebook_file(tmp_path, [nbformat.v4.new_code_cell("pass")])
+    kernels = runner.KernelsAhead(warm_up=False)
+    ahead_log = tmp_path / "never.kernel.log"
+    try:
+        kernels.kernel_for(path, tmp_path / "a.kernel.log", following=(path, ahead_log))
+        with ahead_log.open("a") as log:  # what a boot cut short by the series' end leaves behind
+            log.write("Traceback (most recent call last): KeyboardInterrupt\n")
+    finally:
+        kernels.close()
+    assert not ahead_log.exists()
