@@ -53,7 +53,8 @@ lint: $(STAMP)
 
 # Three workers on two cores: many sandbox tests wait on lifecycles (sleeping, not computing), so a
 # third worker fills those waits (-n 2 left the cores half idle; -n 4 only adds start-up CPU).
-unit: $(STAMP)
+# setup, not only the install: the runner's unit tests start kernels by the committed kernelspec.
+unit: setup
 	env -u AWS_ENDPOINT_URL $(BIN)/python -m pytest -q -n 3 tests/unit
 
 # The notebook-level tests, side by side (-n 3 --dist loadgroup: tests that share state in order are

@@ -475,6 +475,7 @@ class StartedKernel:
                 return kc
 
         self.notebook, self.log_path, self.clients = notebook, log_path, clients
+        self.used = False  # True once a notebook runs on it (KernelsAhead.kernel_for)
         self.km = Manager(kernel_name=KERNEL, config=kernel_config())
         arguments = ["--HistoryManager.hist_file=:memory:"]
         imports = notebook_imports(notebook) if warm_up else []
@@ -508,7 +509,9 @@ class StartedKernel:
         """Wait for the process to exit, then release its sockets and files.
 
         jupyter_client's ``finish_shutdown`` terminates, then kills, a kernel that is still running
-        after its ``shutdown_wait_time``. An empty kernel log is removed.
+        after its ``shutdown_wait_time``. An empty kernel log is removed, and so is the log of a
+        kernel no notebook ran on (started ahead for a step that never came: it holds only the
+        noise of a boot cut short).
         """
         from jupyter_core.utils import run_sync
 
@@ -517,8 +520,8 @@ class StartedKernel:
                 run_sync(self.km.finish_shutdown)()
         finally:
             run_sync(self.km.cleanup_resources)()
-        if self.log_path.exists() and not self.log_path.stat().st_size:
-            self.log_path.unlink()  # keep only logs with something in them
+        if self.log_path.exists() and (not self.used or not self.log_path.stat().st_size):
+            self.log_path.unlink()  # keep only logs with something in them, of kernels that ran a notebook
 
 
 class KernelsAhead:
@@ -543,6 +546,7 @@ class KernelsAhead:
             self.retire(kernel)  # not this step's kernel, or it died while waiting: start afresh
             kernel = None
         self.current = kernel or StartedKernel(notebook, log_path, warm_up=self.warm_up)
+        self.current.used = True
         if following is not None:
             self.ahead = StartedKernel(*following, warm_up=self.warm_up)
         return self.current

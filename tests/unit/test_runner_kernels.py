@@ -162,3 +162,16 @@ def test_no_kernel_starts_ahead_while_a_notebook_installs_packages(tmp_path, mon
         runner.run_series({}, backend="aws", runs_dir=tmp_path / "runs", run_id="p", log=lambda _: None,
                           notebooks=[installs, plain, third])
     assert following == {"01_installs": None, "02_plain": "03_third", "03_third": None}
+
+
+def test_the_log_of_a_kernel_no_notebook_ran_on_is_removed_even_with_boot_noise(tmp_path):
+    path = notebook_file(tmp_path, [nbformat.v4.new_code_cell("pass")])
+    kernels = runner.KernelsAhead(warm_up=False)
+    ahead_log = tmp_path / "never.kernel.log"
+    try:
+        kernels.kernel_for(path, tmp_path / "a.kernel.log", following=(path, ahead_log))
+        with ahead_log.open("a") as log:  # what a boot cut short by the series' end leaves behind
+            log.write("Traceback (most recent call last): KeyboardInterrupt\n")
+    finally:
+        kernels.close()
+    assert not ahead_log.exists()
