@@ -746,6 +746,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aws iam create-policy --policy-name {name} --policy-document file://{path}")
         print(f"aws iam attach-role-policy --role-name {role_name} "
               f"--policy-arn arn:{partition}:iam::{args.account}:policy/{name}")
+    print("# Already created (EntityAlreadyExists)? Update each instead: aws iam create-policy-version "
+          "--policy-arn <its ARN> --policy-document file://<its file> --set-as-default "
+          "(IAM keeps at most five versions: delete the oldest with aws iam delete-policy-version).")
     return 0
 
 
