@@ -69,3 +69,13 @@ def test_the_command_line_answers_bad_input_with_one_line(tmp_path, capsys, argv
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is not a" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("region", "role", "expected"), [
+    (REGION, "arn:aws:iam::210987654321:role/Other", "is in account 210987654321, not 123456789012"),
+    ("us-gov-west-1", ROLE, "is in partition aws, but us-gov-west-1 is in aws-us-gov"),
+    (REGION, f"arn:aws-us-gov:iam::{ACCOUNT}:role/R", "is in partition aws-us-gov, but us-east-1 is in aws"),
+])
+def test_a_role_of_another_account_or_partition_is_refused(region, role, expected):
+    with pytest.raises(ValueError, match=expected):
+        iam.caller_policy(region, ACCOUNT, role)
