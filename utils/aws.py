@@ -163,8 +163,9 @@ def _shared_loader(search_path_string: str | None) -> Any:
     return botocore.loaders.Loader(extra_search_paths=_SearchPaths(extra))
 
 
-def _data_loader() -> Any:
-    """One botocore data loader for every session of this process (per ``AWS_DATA_PATH``).
+def _data_loader(core: Any) -> Any:
+    """One botocore data loader for every session of this process (per data path: ``AWS_DATA_PATH``
+    or the profile's ``data_path``, as botocore's own ``create_loader`` reads it).
 
     Each new botocore session otherwise makes its own loader and re-reads and re-parses the same
     JSON (endpoints, service models: Bedrock's is large), about 0.05 s of CPU per client; a notebook
@@ -172,7 +173,7 @@ def _data_loader() -> Any:
     parsed (botocore/loaders.py, ``create_loader`` and ``instance_cache``; a session takes it as its
     ``data_loader`` component, botocore/session.py ``register_component``).
     """
-    return _shared_loader(os.environ.get("AWS_DATA_PATH"))
+    return _shared_loader(core.get_config_variable("data_path"))
 
 
 def session(region: str | None = None) -> boto3.Session:
@@ -189,7 +190,7 @@ def session(region: str | None = None) -> boto3.Session:
                 "credentials_file": (None, None, os.devnull, None),
             }
         )
-        core.register_component("data_loader", _data_loader())
+        core.register_component("data_loader", _data_loader(core))
         return boto3.Session(
             aws_access_key_id=env["aws_access_key_id"],
             aws_secret_access_key=env["aws_secret_access_key"],
@@ -197,7 +198,7 @@ def session(region: str | None = None) -> boto3.Session:
             botocore_session=core,
         )
     core = botocore.session.get_session()  # what boto3.Session() makes itself
-    core.register_component("data_loader", _data_loader())
+    core.register_component("data_loader", _data_loader(core))
     return boto3.Session(region_name=region, botocore_session=core) if region else boto3.Session(botocore_session=core)
 
 
