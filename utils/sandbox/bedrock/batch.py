@@ -16,7 +16,7 @@ from typing import Any
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, split_s3, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, split_s3, tag_dict
 from utils.sandbox.bedrock.training_data import records
 
 TERMINAL = ("Completed", "PartiallyCompleted", "Failed", "Stopped", "Expired")
@@ -95,11 +95,7 @@ class Batch(Family):
             raise validation("inputDataConfig.s3InputDataConfig and outputDataConfig.s3OutputDataConfig are required.")
         if self.store.batch_jobs.named(region, p["jobName"]):
             raise conflict(f"A model invocation job named {p['jobName']} already exists.")
-        job_id = new_id()
-        job_arn = self.arn(region, f"model-invocation-job/{job_id}")
-        refusal = self.access.refusal(p["roleArn"], job_arn)
-        if refusal:
-            raise validation(refusal)
+        job_id, job_arn = self.new_job(region, "model-invocation-job", p["roleArn"])
         now = time.time()
         job = self.store.batch_jobs.add(InvocationJob(
             arn=job_arn, job_id=job_id,

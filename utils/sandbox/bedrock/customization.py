@@ -299,11 +299,8 @@ class Customization(Family):
             j.model_name == p["customModelName"] and j.status in ("InProgress", "Stopping") for j in jobs.in_region(region)
         ):
             raise validation("The provided custom model name is currently in use.")
-        job_id = new_id()
-        job_arn = self.arn(region, f"model-customization-job/{base.model_id}/{job_id}")
-        refusal = self.access.refusal(p["roleArn"], job_arn)
-        if refusal:  # a request that can never succeed says so before the quota (order: our assumption)
-            raise validation(refusal)
+        # A role that can never succeed is refused before the quota is checked (order: our assumption).
+        job_id, job_arn = self.new_job(region, f"model-customization-job/{base.model_id}", p["roleArn"])
         self._check_job_quota(region)
         now = time.time()
         job = jobs.add(CustomizationJob(

@@ -46,7 +46,7 @@ from typing import Any
 from utils.sandbox.bedrock import lifecycle
 from utils.sandbox.bedrock.errors import ApiError, conflict, failure_message, log_internal, validation
 from utils.sandbox.bedrock.family import Family
-from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, new_id, split_s3, tag_dict
+from utils.sandbox.bedrock.store import idempotent, iso, listing, matching, split_s3, tag_dict
 from utils.sandbox.bedrock.training_data import records
 
 TERMINAL = ("Completed", "Failed", "Stopped")
@@ -230,11 +230,7 @@ class Evaluation(Family):
             raise validation("inferenceConfig.models cannot mix bedrockModel and precomputedInferenceSource.")
         if self.store.evaluation_jobs.named(region, p["jobName"]):
             raise conflict(f"An evaluation job named {p['jobName']} already exists.")
-        job_id = new_id()
-        job_arn = self.arn(region, f"evaluation-job/{job_id}")
-        refusal = self.access.refusal(p["roleArn"], job_arn)
-        if refusal:
-            raise validation(refusal)
+        job_id, job_arn = self.new_job(region, "evaluation-job", p["roleArn"])
         now = time.time()
         job = self.store.evaluation_jobs.add(EvaluationJob(
             arn=job_arn, job_id=job_id, name=p["jobName"], region=region, role_arn=p["roleArn"],

@@ -172,10 +172,7 @@ class Imports(Family):
         if imported.named(region, p["importedModelName"]) or any(
                 j.model_name == p["importedModelName"] and j.status == "InProgress" for j in jobs.in_region(region)):
             raise conflict(f"An imported model with the name {p['importedModelName']} already exists.")
-        job_arn = self.arn(region, f"model-import-job/{new_id()}")
-        refusal = self.access.refusal(p["roleArn"], job_arn)  # the trust, with the job's SourceArn
-        if refusal:
-            raise validation(refusal)
+        _, job_arn = self.new_job(region, "model-import-job", p["roleArn"])
         uri = ((p.get("modelDataSource") or {}).get("s3DataSource") or {}).get("s3Uri", "")
         try:
             bucket, prefix = split_s3(uri)
