@@ -406,6 +406,12 @@ def kernel_manager_with_log(log_path: Path):
     return KernelManagerWithLog
 
 
+def _code_sources(notebook: Path) -> list[str]:
+    """The source of each code cell of ``notebook``, in order."""
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    return ["".join(cell.get("source", "")) for cell in cells if cell.get("cell_type") == "code"]
+
+
 def notebook_imports(notebook: Path) -> list[str]:
     """The top-level import statements of a notebook's code cells, as written.
 
@@ -414,10 +420,7 @@ def notebook_imports(notebook: Path) -> list[str]:
     import ast
 
     statements = []
-    for cell in json.loads(notebook.read_text(encoding="utf-8")).get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        source = "".join(cell.get("source", ""))
+    for source in _code_sources(notebook):
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -435,8 +438,7 @@ def installs_packages(notebook: Path) -> bool:
     the next kernel starts only after such a notebook has run.
     """
     pattern = re.compile(r"^\s*[%!](pip|pip3|conda|mamba)\s+install\b", re.MULTILINE)
-    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
-    return any(cell.get("cell_type") == "code" and pattern.search("".join(cell.get("source", ""))) for cell in cells)
+    return any(pattern.search(source) for source in _code_sources(notebook))
 
 
 def warm_up_code(imports: list[str]) -> str:
