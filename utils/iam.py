@@ -142,11 +142,11 @@ def caller_policy(
     if not re.fullmatch(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/\S+", caller_role_arn or ""):
         raise ValueError(f"caller_role_arn={caller_role_arn!r} is not an IAM role ARN: use the notebook "
                          "execution role's ARN (SageMaker console → the notebook instance → IAM role ARN).")
-    role_account = caller_role_arn.split(":")[4]
+    _, role_partition, _, _, role_account = caller_role_arn.split(":")[:5]
     if role_account != account:
         raise ValueError(f"caller_role_arn={caller_role_arn!r} is in account {role_account}, not {account}: use "
                          "the execution role of the account the workshop runs in.")
-    role_partition, partition = caller_role_arn.split(":")[1], partition_for(region)
+    partition = partition_for(region)
     if role_partition != partition:
         raise ValueError(f"caller_role_arn={caller_role_arn!r} is in partition {role_partition}, but {region} is in "
                          f"{partition}: pass the Region the workshop runs in (--region) or that partition's role ARN.")

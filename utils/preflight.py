@@ -256,7 +256,8 @@ class RunPlan:
 
 # Roles only 06 calls: a problem with their model is a warning in 01 (01–05 can go ahead), with the
 # fix to apply before 06. Everything else the run needs from 01 on is a failure.
-ONLY_06_ROLES = ("judge", "comparison")
+# Each such role, with the 06 parameter that turns it off.
+ONLY_06_ROLES = {"judge": "use_judges=False", "comparison": "use_comparison=False"}
 
 
 def _only_06(role: str) -> bool:
@@ -272,7 +273,7 @@ def _later_fix(roles: list[str], fix: str) -> str:
     """The fix, plus what a ⚠ for a model only 06 calls means for the run."""
     if _severity(roles) == FAIL:
         return fix
-    switches = sorted({f"use_{r.split('_')[0]}{'s' if r.startswith('judge') else ''}=False" for r in roles})
+    switches = sorted({ONLY_06_ROLES[r.split("_")[0]] for r in roles})
     return (f"{fix} Only 06 calls it ({', '.join(roles)}): 01–05 can go ahead; fix this before 06, or run 06 "
             f"with {' and '.join(switches)}.")
 

@@ -12,6 +12,9 @@ Past either, IAM answers HTTP 409 ``LimitExceeded`` with "Cannot exceed quota fo
 quote, e.g. in CloudFormation events and botocore tracebacks). Without this check a policy the
 sandbox accepts could not be created in a real account. Trust policies (2,048 by default,
 adjustable) are not checked here (our choice: the series' trust policies are far below it).
+The counting rule and the limits are written here, not imported from ``utils.iam`` (the client
+that splits the caller policy by them): the emulator must not agree with the code under test by
+construction; ``tests/unit/test_sandbox_iam_limits.py`` checks that the two counts agree.
 """
 
 from __future__ import annotations
